@@ -1,0 +1,138 @@
+// Command socialapi serves the social_media_api accounts API of the Django
+// REST Framework original (register, login, token auth, profile, pictures)
+// from one binary and one SQLite file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run parses the command line, opens the database and serves until ctx is
+// done, then drains in-flight requests and closes the database.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the socialapi accounts API. Every flag defaults to the environment variable named beside it.\n\n", args[0])
+		fs.PrintDefaults()
+	}
+	addr := fs.String("addr", envOr(getenv, "SOCIALAPI_ADDR", "127.0.0.1:8000"), "listen `address` (SOCIALAPI_ADDR)")
+	dbPath := fs.String("db", envOr(getenv, "SOCIALAPI_DB", filepath.Join("data", "db.sqlite3")),
+		"SQLite database `file`, created if missing; pictures go in media/ beside it (SOCIALAPI_DB)")
+	maxUpload := byteSize(5 << 20)
+	if v := getenv("SOCIALAPI_MAX_UPLOAD"); v != "" {
+		if err := maxUpload.Set(v); err != nil {
+			return fmt.Errorf("SOCIALAPI_MAX_UPLOAD: %w", err)
+		}
+	}
+	fs.Var(&maxUpload, "max-upload", "largest accepted picture `size`, in bytes or with KiB/MiB (SOCIALAPI_MAX_UPLOAD)")
+	logJSON := fs.Bool("log-json", getenv("SOCIALAPI_LOG_JSON") != "", "log as JSON lines instead of text (SOCIALAPI_LOG_JSON)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	if err := os.MkdirAll(filepath.Dir(*dbPath), 0o755); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	db, err := openStore(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	h, err := newServer(log, db, config{
+		mediaDir:  filepath.Join(filepath.Dir(*dbPath), "media"),
+		maxUpload: int64(maxUpload),
+		hash:      defaultArgon,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second, // room for a picture on a slow link
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func envOr(getenv func(string) string, key, fallback string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// byteSize is a flag value in bytes, written plainly or with a KiB or MiB
+// suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = n, m
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > 1<<40/mult {
+		return fmt.Errorf("want a positive size such as 5242880 or 5MiB, got %q", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}

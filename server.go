@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// config is what the server needs to know beyond its store.
+type config struct {
+	mediaDir  string // profile pictures live in mediaDir/profile_pictures
+	maxUpload int64  // largest accepted picture, in bytes
+	hash      argonParams
+}
+
+// server holds what every handler shares.
+type server struct {
+	db        *store
+	log       *slog.Logger
+	mediaDir  string
+	maxUpload int64
+	passwords *passwordPolicy
+	hasher    *hasher
+	work      chan struct{} // bounds CPU- and memory-heavy work (hashing, images) to GOMAXPROCS at once
+}
+
+// newServer returns the whole HTTP API as one handler.
+func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
+	policy, err := newPasswordPolicy()
+	if err != nil {
+		return nil, err
+	}
+	work := newWorkLimit()
+	s := &server{
+		db:        db,
+		log:       log,
+		mediaDir:  cfg.mediaDir,
+		maxUpload: cfg.maxUpload,
+		passwords: policy,
+		hasher:    newHasher(cfg.hash, work),
+		work:      work,
+	}
+	if err := s.prepareMedia(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	addRoutes(newRouter(mux, s), s)
+	return s.recoverPanics(s.logRequests(s.headers(s.appendSlash(mux)))), nil
+}
+
+// addRoutes is the list of every route the service answers.
+func addRoutes(rt *router, s *server) {
+	rt.handle("POST", "/api/accounts/register/", publicRoute, http.HandlerFunc(s.handleRegister))
+	rt.handle("POST", "/api/accounts/login/", publicRoute, http.HandlerFunc(s.handleLogin))
+	rt.handle("GET", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileGet))
+	rt.handle("PUT", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileUpdate))
+	rt.handle("PATCH", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileUpdate))
+	rt.finish()
+	rt.mux.HandleFunc("GET /media/profile_pictures/{name}", s.handleMedia)
+	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+	})
+}
+
+// Whether a route answers anonymous callers, as DRF's AllowAny and
+// IsAuthenticated permission classes decide.
+const (
+	publicRoute = false
+	authRoute   = true
+)
+
+// router registers API routes on a ServeMux and gives every API path what
+// DRF gives it: an Allow header on each reply, OPTIONS answered without
+// authentication, and for other methods a JSON 405 that comes after the
+// authentication check, as in DRF.
+type router struct {
+	mux     *http.ServeMux
+	s       *server
+	methods map[string][]string // path → methods, in registration order
+	auth    map[string]bool     // path → needs authentication
+	allow   map[string][]string // path → Allow header value, set by finish
+	paths   []string
+}
+
+func newRouter(mux *http.ServeMux, s *server) *router {
+	return &router{mux: mux, s: s, methods: map[string][]string{}, auth: map[string]bool{}, allow: map[string][]string{}}
+}
+
+func (rt *router) handle(method, path string, needsAuth bool, h http.Handler) {
+	if _, ok := rt.methods[path]; !ok {
+		rt.paths = append(rt.paths, path)
+	}
+	rt.methods[path] = append(rt.methods[path], method)
+	rt.auth[path] = rt.auth[path] || needsAuth
+	rt.mux.Handle(method+" "+path+"{$}", rt.withAllow(path, h))
+}
+
+// finish registers, for every path, the OPTIONS answer and the 405 for the
+// methods it lacks. It runs once all routes are known.
+func (rt *router) finish() {
+	for _, path := range rt.paths {
+		rt.allow[path] = []string{allowHeader(rt.methods[path])}
+		rt.mux.Handle("OPTIONS "+path+"{$}", rt.withAllow(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{
+				"name":    path,
+				"renders": []string{"application/json"},
+				"parses":  []string{"application/json", "application/x-www-form-urlencoded", "multipart/form-data"},
+			})
+		})))
+		needsAuth := rt.auth[path]
+		rt.mux.Handle(path+"{$}", rt.withAllow(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, ok := rt.s.authenticate(w, r)
+			if !ok {
+				return
+			}
+			if u == nil && needsAuth {
+				writeUnauthorized(w, "Authentication credentials were not provided.")
+				return
+			}
+			writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
+		})))
+	}
+}
+
+// withAllow sets the path's Allow header before h runs.
+func (rt *router) withAllow(path string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Allow"] = rt.allow[path]
+		h.ServeHTTP(w, r)
+	})
+}
+
+// allowHeader lists methods as DRF does: HEAD beside GET, OPTIONS last.
+func allowHeader(methods []string) string {
+	var out []string
+	for _, m := range methods {
+		out = append(out, m)
+		if m == "GET" {
+			out = append(out, "HEAD")
+		}
+	}
+	return strings.Join(append(out, "OPTIONS"), ", ")
+}
+
+// appendSlash answers a path that lacks only its trailing slash with a 301
+// to the slashed one, as Django's APPEND_SLASH does.
+func (s *server) appendSlash(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") && !strings.HasSuffix(p, "/") {
+			probe := r.Clone(r.Context())
+			probe.URL.Path = p + "/"
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				target := (&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()
+				w.Header().Set("Location", target)
+				w.WriteHeader(http.StatusMovedPermanently)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// headers sets the response headers every reply carries (Django's defaults).
+func (s *server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		h["X-Frame-Options"] = []string{"DENY"}
+		h["Referrer-Policy"] = []string{"same-origin"}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logWriter records what the request log reports about a response. The
+// auth check fills in userID.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	userID int64
+}
+
+func (lw *logWriter) WriteHeader(status int) {
+	if lw.status == 0 {
+		lw.status = status
+	}
+	lw.ResponseWriter.WriteHeader(status)
+}
+
+func (lw *logWriter) Write(b []byte) (int, error) {
+	if lw.status == 0 {
+		lw.status = http.StatusOK
+	}
+	return lw.ResponseWriter.Write(b)
+}
+
+func (lw *logWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
+
+// setLogUser tells the request log which user made the request.
+func setLogUser(w http.ResponseWriter, id int64) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.userID = id
+	}
+}
+
+// logRequests writes one line per request. It logs the path without its
+// query and never a header, so no token or password reaches the log.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		lw := &logWriter{ResponseWriter: w}
+		next.ServeHTTP(lw, r)
+		if lw.status == 0 {
+			lw.status = http.StatusOK
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", lw.status),
+			slog.Duration("dur", time.Since(start)),
+			slog.Int64("user_id", lw.userID),
+		)
+	})
+}
+
+// recoverPanics turns a panic in a handler into a logged 500.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			writeDetail(w, http.StatusInternalServerError, "A server error occurred.")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serverError logs an unexpected failure and answers DRF's generic 500.
+func (s *server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("server error", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeDetail(w, http.StatusInternalServerError, "A server error occurred.")
+}
+
+// writeJSON writes v as compact JSON without HTML escaping, as DRF does.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"detail":"A server error occurred."}` + "\n")
+	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{fmt.Sprint(len(body))}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeDetail writes DRF's {"detail": "..."} error shape.
+func writeDetail(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, map[string]string{"detail": detail})
+}
+
+// writeUnauthorized is DRF's 401: the detail and the scheme to use.
+func writeUnauthorized(w http.ResponseWriter, detail string) {
+	w.Header()["Www-Authenticate"] = []string{"Token"}
+	writeDetail(w, http.StatusUnauthorized, detail)
+}
+
+// fieldErrors is DRF's validation error shape: {"field": ["message", ...]}.
+type fieldErrors map[string][]string
+
+func (fe fieldErrors) add(field, msg string) { fe[field] = append(fe[field], msg) }
+
+// check adds msg to field when bad is true.
+func (fe fieldErrors) check(field string, bad bool, msg string) {
+	if bad {
+		fe.add(field, msg)
+	}
+}
+
+// Messages shared by several fields, in DRF's words.
+const (
+	msgRequired = "This field is required."
+	msgNull     = "This field may not be null."
+	msgBlank    = "This field may not be blank."
+	msgNotStr   = "Not a valid string."
+	msgNULChar  = "Null characters are not allowed."
+)
+
+func msgMaxLength(n int) string {
+	return fmt.Sprintf("Ensure this field has no more than %d characters.", n)
+}
+
+// maxJSONBody bounds bodies that carry no file.
+const maxJSONBody = 1 << 20
+
+// input is a request body as DRF's parsers see it: a JSON object, or form
+// values with files (url-encoded or multipart).
+type input struct {
+	json  map[string]json.RawMessage
+	form  url.Values
+	files map[string][]*multipart.FileHeader
+}
+
+// readInput parses the body by its Content-Type. On failure it has written
+// the error reply (400, 413 or 415) and returns false.
+func (s *server) readInput(w http.ResponseWriter, r *http.Request) (*input, bool) {
+	in := &input{}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return in, true
+	}
+	ct := r.Header.Get("Content-Type")
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		writeDetail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
+		return nil, false
+	}
+	switch mediaType {
+	case "application/json":
+		return in, s.readJSON(w, r, in)
+	case "application/x-www-form-urlencoded":
+		r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+		if err := r.ParseForm(); err != nil {
+			writeBodyError(w, err, "Form parse error - ")
+			return nil, false
+		}
+		in.form = r.PostForm
+		return in, true
+	case "multipart/form-data":
+		return in, s.readMultipart(w, r, in)
+	}
+	writeDetail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
+	return nil, false
+}
+
+func (s *server) readJSON(w http.ResponseWriter, r *http.Request, in *input) bool {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxJSONBody)); err != nil {
+		writeBodyError(w, err, "JSON parse error - ")
+		return false
+	}
+	body := bytes.TrimSpace(buf.Bytes())
+	if !utf8.Valid(body) {
+		writeDetail(w, http.StatusBadRequest, "JSON parse error - body is not valid UTF-8")
+		return false
+	}
+	if len(body) == 0 {
+		writeDetail(w, http.StatusBadRequest, "JSON parse error - unexpected end of JSON input")
+		return false
+	}
+	var probe json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		writeDetail(w, http.StatusBadRequest, "JSON parse error - "+err.Error())
+		return false
+	}
+	if body[0] != '{' {
+		writeJSON(w, http.StatusBadRequest, fieldErrors{"non_field_errors": {
+			"Invalid data. Expected a dictionary, but got " + pythonType(body) + "."}})
+		return false
+	}
+	if err := json.Unmarshal(body, &in.json); err != nil {
+		writeDetail(w, http.StatusBadRequest, "JSON parse error - "+err.Error())
+		return false
+	}
+	return true
+}
+
+// pythonType names a JSON value's type as DRF's message does.
+func pythonType(v []byte) string {
+	switch v[0] {
+	case '[':
+		return "list"
+	case '"':
+		return "str"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "NoneType"
+	}
+	if bytes.ContainsAny(v, ".eE") {
+		return "float"
+	}
+	return "int"
+}
+
+// writeBodyError answers a body that could not be read: 413 when it was
+// over the limit, else 400 with the parser's complaint.
+func writeBodyError(w http.ResponseWriter, err error, prefix string) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeDetail(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("Request body is too large. The limit is %d bytes.", tooBig.Limit))
+		return
+	}
+	writeDetail(w, http.StatusBadRequest, prefix+err.Error())
+}
+
+// fieldOpt says how a text field is read, as DRF's CharField arguments do.
+type fieldOpt int
+
+const (
+	required   fieldOpt = 1 << iota // absent is an error
+	allowBlank                      // "" is a value, not an error
+	trim                            // surrounding white space is dropped
+)
+
+// text reads a text field. ok is false when the field is absent, null or
+// not a string; fe then says why if that is an error.
+func (in *input) text(fe fieldErrors, name string, opts fieldOpt) (string, bool) {
+	var v string
+	switch {
+	case in.json != nil:
+		raw, present := in.json[name]
+		if !present {
+			fe.check(name, opts&required != 0, msgRequired)
+			return "", false
+		}
+		var ok bool
+		v, ok = jsonText(raw)
+		if !ok {
+			if string(raw) == "null" {
+				fe.add(name, msgNull)
+			} else {
+				fe.add(name, msgNotStr)
+			}
+			return "", false
+		}
+	default:
+		vals, present := in.form[name]
+		if !present || len(vals) == 0 {
+			fe.check(name, opts&required != 0, msgRequired)
+			return "", false
+		}
+		v = vals[len(vals)-1] // Django's QueryDict gives the last value
+	}
+	if opts&trim != 0 {
+		v = strings.TrimSpace(v)
+	}
+	if v == "" && opts&allowBlank == 0 {
+		fe.add(name, msgBlank)
+		return "", false
+	}
+	return v, true
+}
+
+// jsonText reads a JSON string, or a number as its literal text (DRF's
+// CharField accepts both); other types are not text.
+func jsonText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return string(raw), true
+	}
+	return "", false
+}
+
+// has reports whether the body names the field at all.
+func (in *input) has(name string) bool {
+	if in.json != nil {
+		_, ok := in.json[name]
+		return ok
+	}
+	_, inForm := in.form[name]
+	_, inFiles := in.files[name]
+	return inForm || inFiles
+}
