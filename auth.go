@@ -151,19 +151,19 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fieldErrors{"non_field_errors": {"Unable to log in with provided credentials."}})
 		return
 	}
+	setLogUser(w, u.ID)
 	key := newTokenKey()
 	if err := s.db.login(r.Context(), u.ID, tokenDigest(key)); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	user := s.userJSON(r, u)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"token":    key,
-		"user_id":  u.ID,
-		"username": u.Username,
-		"email":    u.Email,
-		"user":     user,
-	})
+	writeJSON(w, http.StatusOK, struct {
+		Token    string   `json:"token"`
+		UserID   int64    `json:"user_id"`
+		Username string   `json:"username"`
+		Email    string   `json:"email"`
+		User     userJSON `json:"user"`
+	}{key, u.ID, u.Username, u.Email, s.userJSON(r, u)})
 }
 
 // userForLogin returns the user with that username key and the password

@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -132,24 +135,44 @@ func (rt *router) finish() {
 	}
 }
 
-// withAllow sets the path's Allow header before h runs.
+// withAllow sets the path's Allow header before h runs, and refuses a
+// client that accepts no JSON, as DRF's content negotiation does.
 func (rt *router) withAllow(path string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Allow"] = rt.allow[path]
+		if !acceptsJSON(r.Header.Get("Accept")) {
+			writeDetail(w, http.StatusNotAcceptable, "Could not satisfy the request Accept header.")
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// allowHeader lists methods as DRF does: HEAD beside GET, OPTIONS last.
-func allowHeader(methods []string) string {
-	var out []string
-	for _, m := range methods {
-		out = append(out, m)
-		if m == "GET" {
-			out = append(out, "HEAD")
+// acceptsJSON reports whether an Accept header admits application/json.
+func acceptsJSON(accept string) bool {
+	if accept == "" {
+		return true
+	}
+	for _, item := range strings.Split(accept, ",") {
+		mediaType, _, _ := strings.Cut(item, ";")
+		switch strings.ToLower(strings.TrimSpace(mediaType)) {
+		case "*/*", "application/*", "application/json":
+			return true
 		}
 	}
-	return strings.Join(append(out, "OPTIONS"), ", ")
+	return false
+}
+
+// allowHeader lists methods in the order DRF's views do, with HEAD
+// wherever GET is, and OPTIONS always.
+func allowHeader(methods []string) string {
+	var out []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} {
+		if slices.Contains(methods, m) || m == "HEAD" && slices.Contains(methods, "GET") || m == "OPTIONS" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // appendSlash answers a path that lacks only its trailing slash with a 301
@@ -163,6 +186,7 @@ func (s *server) appendSlash(mux *http.ServeMux) http.Handler {
 			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
 				target := (&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()
 				w.Header().Set("Location", target)
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 				w.WriteHeader(http.StatusMovedPermanently)
 				return
 			}
@@ -282,7 +306,7 @@ func writeDetail(w http.ResponseWriter, status int, detail string) {
 
 // writeUnauthorized is DRF's 401: the detail and the scheme to use.
 func writeUnauthorized(w http.ResponseWriter, detail string) {
-	w.Header()["Www-Authenticate"] = []string{"Token"}
+	w.Header()["WWW-Authenticate"] = []string{"Token"} // DRF's spelling on the wire
 	writeDetail(w, http.StatusUnauthorized, detail)
 }
 
@@ -290,6 +314,44 @@ func writeUnauthorized(w http.ResponseWriter, detail string) {
 type fieldErrors map[string][]string
 
 func (fe fieldErrors) add(field, msg string) { fe[field] = append(fe[field], msg) }
+
+// fieldOrder is the order of DRF's serializer fields, in which it lists
+// their errors; other keys follow in alphabetical order.
+var fieldOrder = []string{"username", "email", "password", "password2", "bio", "profile_picture",
+	"old_password", "new_password", "new_password2", "non_field_errors"}
+
+// MarshalJSON writes the fields in DRF's order, so replies match the
+// original byte for byte.
+func (fe fieldErrors) MarshalJSON() ([]byte, error) {
+	keys := slices.Sorted(maps.Keys(fe))
+	slices.SortStableFunc(keys, func(a, b string) int {
+		return cmp.Compare(fieldRank(a), fieldRank(b))
+	})
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(fe[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func fieldRank(k string) int {
+	if i := slices.Index(fieldOrder, k); i >= 0 {
+		return i
+	}
+	return len(fieldOrder)
+}
 
 // check adds msg to field when bad is true.
 func (fe fieldErrors) check(field string, bad bool, msg string) {
@@ -371,6 +433,10 @@ func (s *server) readJSON(w http.ResponseWriter, r *http.Request, in *input) boo
 	var probe json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil {
 		writeDetail(w, http.StatusBadRequest, "JSON parse error - "+err.Error())
+		return false
+	}
+	if string(body) == "null" {
+		writeJSON(w, http.StatusBadRequest, fieldErrors{"non_field_errors": {"No data provided"}})
 		return false
 	}
 	if body[0] != '{' {

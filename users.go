@@ -239,7 +239,11 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"user": s.userJSON(r, u), "token": key})
+	setLogUser(w, u.ID)
+	writeJSON(w, http.StatusCreated, struct {
+		User  userJSON `json:"user"`
+		Token string   `json:"token"`
+	}{s.userJSON(r, u), key})
 }
 
 // newUser is what registration stores.
