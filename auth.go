@@ -53,22 +53,22 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*User, bo
 	if header == "" {
 		return nil, true
 	}
-	parts := strings.FieldsFunc(header, isASCIISpace)
-	if len(parts) == 0 || !strings.EqualFold(parts[0], "Token") {
+	scheme, key := cutASCIISpace(strings.TrimFunc(header, isASCIISpace))
+	if !strings.EqualFold(scheme, "Token") {
 		return nil, true
 	}
 	switch {
-	case len(parts) == 1:
+	case key == "":
 		writeUnauthorized(w, "Invalid token header. No credentials provided.")
 		return nil, false
-	case len(parts) > 2:
+	case strings.ContainsFunc(key, isASCIISpace):
 		writeUnauthorized(w, "Invalid token header. Token string should not contain spaces.")
 		return nil, false
-	case !isTokenKey(parts[1]):
+	case !isTokenKey(key):
 		writeUnauthorized(w, "Invalid token.")
 		return nil, false
 	}
-	u, err := s.db.userByToken(r.Context(), tokenDigest(parts[1]))
+	u, err := s.db.userByToken(r.Context(), tokenDigest(key))
 	switch {
 	case errors.Is(err, errNotFound):
 		writeUnauthorized(w, "Invalid token.")
@@ -82,6 +82,15 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*User, bo
 	}
 	setLogUser(w, u.ID)
 	return u, true
+}
+
+// cutASCIISpace splits s around its first run of white space.
+func cutASCIISpace(s string) (before, after string) {
+	i := strings.IndexFunc(s, isASCIISpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeftFunc(s[i:], isASCIISpace)
 }
 
 // isASCIISpace is Python's bytes.split() notion of white space, which DRF
@@ -199,9 +208,10 @@ func (st *store) login(ctx context.Context, userID int64, d digest) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	st.cache.dropUser(userID)
 	return nil
 }
+
+const userByTokenSQL = "SELECT " + userColumns + " FROM users WHERE id = (SELECT user_id FROM tokens WHERE digest = ?)"
 
 // userByToken returns the owner of the token with digest d, from the cache
 // when it can.
@@ -210,8 +220,7 @@ func (st *store) userByToken(ctx context.Context, d digest) (*User, error) {
 		return u, nil
 	}
 	gen := st.cache.generation()
-	u, err := scanUser(st.r.QueryRowContext(ctx,
-		"SELECT "+userColumns+" FROM users WHERE id = (SELECT user_id FROM tokens WHERE digest = ?)", d[:]))
+	u, err := scanUser(st.userByTokenStmt.QueryRowContext(ctx, d[:]))
 	if err != nil {
 		return nil, err
 	}
@@ -220,10 +229,11 @@ func (st *store) userByToken(ctx context.Context, d digest) (*User, error) {
 }
 
 // authCache maps token digests to users so that an authenticated read does
-// not touch SQLite. Every write that could change an answer drops the
-// entries it affects after it commits, and bumps the generation; a lookup
-// that read the database before such a drop does not store what it read.
-// Commits by other processes clear it all (store.watch).
+// not touch SQLite. Every write that could change an answer updates or
+// drops the entries it affects after it commits, holding store.wmu so that
+// those updates land in commit order, and bumps the generation; a lookup
+// that read the database before such a change does not store what it
+// read. Commits by other processes clear it all (store.watch).
 type authCache struct {
 	mu     sync.RWMutex
 	gen    uint64
@@ -269,13 +279,14 @@ func (c *authCache) put(gen uint64, d digest, u *User) {
 	c.users[u.ID] = u
 }
 
-// dropUser forgets a user whose row changed; its tokens stay cached and
-// find the user again on the next lookup.
-func (c *authCache) dropUser(id int64) {
+// setUser replaces a cached user with the row as just committed.
+func (c *authCache) setUser(u *User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.users, id)
+	if _, ok := c.users[u.ID]; ok {
+		c.users[u.ID] = u
+	}
 }
 
 func (c *authCache) clear() {
@@ -302,15 +313,16 @@ var defaultArgon = argonParams{memory: 19 * 1024, time: 2, threads: 1}
 type hasher struct {
 	params argonParams
 	work   chan struct{}
-	dummy  string // matches no password; verified for unknown users
+	dummy  string // well-formed, matches no password; verified for unknown users
 }
 
 func newWorkLimit() chan struct{} { return make(chan struct{}, runtime.GOMAXPROCS(0)) }
 
 func newHasher(p argonParams, work chan struct{}) *hasher {
-	h := &hasher{params: p, work: work}
-	h.dummy = h.encode(newTokenKey())
-	return h
+	salt, sum := make([]byte, 16), make([]byte, 32)
+	rand.Read(salt)
+	rand.Read(sum)
+	return &hasher{params: p, work: work, dummy: formatArgon2(p, salt, sum)}
 }
 
 // acquire waits for a work slot; release gives it back.
@@ -340,7 +352,10 @@ func (h *hasher) encode(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
 	p := h.params
-	sum := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, 32)
+	return formatArgon2(p, salt, argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, 32))
+}
+
+func formatArgon2(p argonParams, salt, sum []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("argon2$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(sum))

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -197,11 +198,13 @@ func (s *server) appendSlash(mux *http.ServeMux) http.Handler {
 
 // headers sets the response headers every reply carries (Django's defaults).
 func (s *server) headers(next http.Handler) http.Handler {
+	// Shared by every response; a later Add copies rather than appends.
+	nosniff, deny, sameOrigin := []string{"nosniff"}, []string{"DENY"}, []string{"same-origin"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		h["X-Frame-Options"] = []string{"DENY"}
-		h["Referrer-Policy"] = []string{"same-origin"}
+		h["X-Content-Type-Options"] = nosniff
+		h["X-Frame-Options"] = deny
+		h["Referrer-Policy"] = sameOrigin
 		next.ServeHTTP(w, r)
 	})
 }
@@ -294,7 +297,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{fmt.Sprint(len(body))}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
 }

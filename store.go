@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -32,9 +33,15 @@ var (
 // lets run beside it. cache answers token lookups without touching SQLite.
 type store struct {
 	w, r  *sql.DB
+	wmu   sync.Mutex // held from a write that changes a cached user until the cache has it
 	cache *authCache
 	stop  context.CancelFunc
 	done  chan struct{}
+
+	// Statements on the hot paths, prepared once: SQLite would otherwise
+	// parse them on every request.
+	userByTokenStmt *sql.Stmt
+	updateStmt      *sql.Stmt
 }
 
 // openStore opens (creating if needed) the database at path, applies the
@@ -62,8 +69,17 @@ func openStore(path string) (*store, error) {
 	}
 	r.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	r.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	st := &store{w: w, r: r, cache: newAuthCache(), done: make(chan struct{})}
+	if st.userByTokenStmt, err = r.Prepare(userByTokenSQL); err == nil {
+		st.updateStmt, err = w.Prepare(updateProfileSQL)
+	}
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	st := &store{w: w, r: r, cache: newAuthCache(), stop: stop, done: make(chan struct{})}
+	st.stop = stop
 	go st.watch(ctx, 250*time.Millisecond)
 	return st, nil
 }

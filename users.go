@@ -338,7 +338,7 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, u *
 		s.serverError(w, r, err)
 		return
 	}
-	if ch.picture != nil && old != *ch.picture {
+	if old != "" {
 		s.removePicture(old)
 	}
 	writeJSON(w, http.StatusOK, s.userJSON(r, updated))
@@ -350,9 +350,22 @@ type profileChanges struct {
 	email, bio, picture *string
 }
 
-// updateProfile applies ch and returns the updated user and the picture it
-// had before.
+const updateProfileSQL = `UPDATE users SET email = coalesce(?, email), bio = coalesce(?, bio),
+	profile_picture = coalesce(?, profile_picture) WHERE id = ? RETURNING ` + userColumns
+
+// updateProfile applies ch and returns the updated user and, when ch sets
+// the picture, the picture it had before.
 func (st *store) updateProfile(ctx context.Context, id int64, ch profileChanges) (*User, string, error) {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if ch.picture == nil {
+		u, err := scanUser(st.updateStmt.QueryRowContext(ctx, ch.email, ch.bio, nil, id))
+		if err != nil {
+			return nil, "", fmt.Errorf("update profile: %w", err)
+		}
+		st.cache.setUser(u)
+		return u, "", nil
+	}
 	tx, err := st.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("update profile: %w", err)
@@ -362,15 +375,13 @@ func (st *store) updateProfile(ctx context.Context, id int64, ch profileChanges)
 	if err := tx.QueryRowContext(ctx, "SELECT profile_picture FROM users WHERE id = ?", id).Scan(&old); err != nil {
 		return nil, "", fmt.Errorf("update profile: %w", err)
 	}
-	u, err := scanUser(tx.QueryRowContext(ctx,
-		`UPDATE users SET email = coalesce(?, email), bio = coalesce(?, bio), profile_picture = coalesce(?, profile_picture)
-		WHERE id = ? RETURNING `+userColumns, ch.email, ch.bio, ch.picture, id))
+	u, err := scanUser(tx.StmtContext(ctx, st.updateStmt).QueryRowContext(ctx, ch.email, ch.bio, ch.picture, id))
 	if err != nil {
 		return nil, "", fmt.Errorf("update profile: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, "", fmt.Errorf("update profile: %w", err)
 	}
-	st.cache.dropUser(id)
+	st.cache.setUser(u)
 	return u, old, nil
 }
