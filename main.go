@@ -30,9 +30,20 @@ func main() {
 	}
 }
 
-// run parses the command line, opens the database and serves until ctx is
-// done, then drains in-flight requests and closes the database.
+// run runs the subcommand args name; with none, or "serve", the server.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 {
+		switch args[1] {
+		case "serve":
+			return serve(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// serve parses the server's flags, opens the database and serves until ctx
+// is done, then drains in-flight requests and closes the database.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
