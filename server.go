@@ -69,6 +69,12 @@ func addRoutes(rt *router, s *server) {
 	rt.handle("GET", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileGet))
 	rt.handle("PUT", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileUpdate))
 	rt.handle("PATCH", "/api/accounts/profile/", authRoute, s.requireAuth(s.handleProfileUpdate))
+	rt.handle("POST", "/api/accounts/follow/{id}/", authRoute, s.requireAuth(s.handleFollow))
+	rt.handle("POST", "/api/accounts/unfollow/{id}/", authRoute, s.requireAuth(s.handleUnfollow))
+	rt.handle("GET", "/api/accounts/users/", authRoute, s.requireAuth(s.handleUserSearch))
+	rt.handle("GET", "/api/accounts/users/{id}/", authRoute, s.requireAuth(s.handlePublicUser))
+	rt.handle("GET", "/api/accounts/users/{id}/followers/", authRoute, s.requireAuth(s.handleFollowers))
+	rt.handle("GET", "/api/accounts/users/{id}/following/", authRoute, s.requireAuth(s.handleFollowing))
 	rt.finish()
 	rt.mux.HandleFunc("GET /media/profile_pictures/{name}", s.handleMedia)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,9 @@ type User struct {
 // userColumns are the users columns that scanUser reads, in its order.
 const userColumns = "id, username, email, bio, profile_picture, followers_count, following_count, is_active"
 
+// prefixed qualifies each column of a list such as userColumns with p.
+func prefixed(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }
+
 // scanUser reads the userColumns of one row, then any extra destinations.
 func scanUser(row *sql.Row, extra ...any) (*User, error) {
 	var u User
