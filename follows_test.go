@@ -387,11 +387,11 @@ func TestListQueryPlans(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	queries := map[string][]any{
-		searchCountSQL:        {"bob", "bob" + maxRune},
-		searchPageSQL(false):  {1, "bob", "bob" + maxRune, "", 21},
-		searchPageSQL(true):   {1, "bob", "bob" + maxRune, "bobz", 21},
-		userByTokenSQL:        {[]byte("x")},
-		updateProfileSQL:      {nil, "bio", nil, 1},
+		searchCountSQL:       {"bob", "bob" + maxRune},
+		searchPageSQL(false): {1, "bob", "bob" + maxRune, "", 21},
+		searchPageSQL(true):  {1, "bob", "bob" + maxRune, "bobz", 21},
+		userByTokenSQL:       {[]byte("x")},
+		updateProfileSQL:     {nil, "bio", nil, 1},
 		"SELECT " + userColumns + ", " + isFollowing + " FROM users AS u WHERE id = ?2 AND is_active": {1, 2},
 	}
 	for _, dir := range []followDirection{followersList, followingList} {
