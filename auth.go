@@ -4,21 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
-
-	"golang.org/x/crypto/argon2"
+	"time"
+	"unicode/utf8"
 )
 
 // A token key is 40 lowercase hex characters (160 random bits), the shape of
-// DRF's keys. Only its SHA-256 digest is stored.
+// DRF's keys. Only its SHA-256 digest is stored, and looked up: an equality
+// lookup on a digest leaks nothing about the key through timing.
 const tokenKeyLen = 40
 
 type digest = [sha256.Size]byte
@@ -45,10 +44,30 @@ func isTokenKey(key string) bool {
 	return true
 }
 
+// timeLayout is how timestamps are stored and shown: UTC, to the
+// microsecond, sortable as text, as DRF renders datetimes.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// session is the token a request authenticated with.
+type session struct {
+	id       int64
+	userID   int64
+	digest   digest
+	lastUsed time.Time
+}
+
+// caller is the authenticated user of a request and the token it used.
+type caller struct {
+	*User
+	session session
+}
+
 // authenticate reads the Authorization header as DRF's TokenAuthentication
 // does. It returns (nil, true) when the request carries no token
 // credentials, and (nil, false) after writing the 401 for bad ones.
-func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*User, bool) {
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, bool) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		return nil, true
@@ -68,7 +87,10 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*User, bo
 		writeUnauthorized(w, "Invalid token.")
 		return nil, false
 	}
-	u, err := s.db.userByToken(r.Context(), tokenDigest(key))
+	u, sess, err := s.db.userByToken(r.Context(), tokenDigest(key))
+	if err == nil {
+		err = s.keepAlive(r.Context(), sess)
+	}
 	switch {
 	case errors.Is(err, errNotFound):
 		writeUnauthorized(w, "Invalid token.")
@@ -81,7 +103,30 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*User, bo
 		return nil, false
 	}
 	setLogUser(w, u.ID)
-	return u, true
+	return &caller{User: u, session: sess}, true
+}
+
+// keepAlive applies the token lifetime: a token unused for longer is
+// deleted and errNotFound. A token in use has last_used refreshed once it
+// is older than a minute, or half the lifetime if that is shorter, so that
+// reads do not all become writes.
+func (s *server) keepAlive(ctx context.Context, sess session) error {
+	now := s.now()
+	idle := now.Sub(sess.lastUsed)
+	if s.tokenTTL > 0 && idle > s.tokenTTL {
+		if err := s.db.revokeTokens(ctx, "id = ?", sess.id); err != nil {
+			return err
+		}
+		return errNotFound
+	}
+	refresh := time.Minute
+	if s.tokenTTL > 0 {
+		refresh = min(refresh, s.tokenTTL/2)
+	}
+	if idle > refresh {
+		return s.db.touchToken(ctx, sess, now)
+	}
+	return nil
 }
 
 // cutASCIISpace splits s around its first run of white space.
@@ -99,22 +144,22 @@ func isASCIISpace(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
 }
 
-// authedHandler is a handler that runs only for an authenticated user.
-type authedHandler func(http.ResponseWriter, *http.Request, *User)
+// authedHandler is a handler that runs only for an authenticated caller.
+type authedHandler func(http.ResponseWriter, *http.Request, *caller)
 
 // requireAuth refuses requests without a valid token, as DRF's
-// IsAuthenticated permission does, and hands the user to h.
+// IsAuthenticated permission does, and hands the caller to h.
 func (s *server) requireAuth(h authedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.authenticate(w, r)
+		me, ok := s.authenticate(w, r)
 		if !ok {
 			return
 		}
-		if u == nil {
+		if me == nil {
 			writeUnauthorized(w, "Authentication credentials were not provided.")
 			return
 		}
-		h(w, r, u)
+		h(w, r, me)
 	})
 }
 
@@ -125,10 +170,20 @@ func (s *server) allowAny(w http.ResponseWriter, r *http.Request) bool {
 	return ok
 }
 
+// userAgent is the client's name for itself, as the sessions list shows it.
+func userAgent(r *http.Request) string {
+	ua := strings.ToValidUTF8(r.UserAgent(), "")
+	for utf8.RuneCountInString(ua) > 256 {
+		ua = ua[:len(ua)-1]
+		ua = strings.ToValidUTF8(ua, "")
+	}
+	return ua
+}
+
 // handleLogin exchanges a username and password for a new token. Every
 // login issues a fresh token; earlier ones stay valid.
 func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.allowAny(w, r) {
+	if !s.allowAny(w, r) || !s.throttleIP(w, r) {
 		return
 	}
 	in, ok := s.readInput(w, r)
@@ -144,7 +199,11 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fe)
 		return
 	}
-	u, hash, err := s.db.userForLogin(r.Context(), usernameKey(username))
+	key := usernameKey(username)
+	if !s.throttleFailures(w, key) {
+		return
+	}
+	u, hash, err := s.db.userForLogin(r.Context(), key)
 	if err != nil && !errors.Is(err, errNotFound) {
 		s.serverError(w, r, err)
 		return
@@ -157,12 +216,13 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u == nil || !ok || !u.Active {
+		s.loginFailures.hit(key, s.now())
 		writeJSON(w, http.StatusBadRequest, fieldErrors{"non_field_errors": {"Unable to log in with provided credentials."}})
 		return
 	}
 	setLogUser(w, u.ID)
-	key := newTokenKey()
-	if err := s.db.login(r.Context(), u.ID, tokenDigest(key)); err != nil {
+	token := newTokenKey()
+	if err := s.db.login(r.Context(), u.ID, tokenDigest(token), s.now(), userAgent(r)); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -172,12 +232,11 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Username string   `json:"username"`
 		Email    string   `json:"email"`
 		User     userJSON `json:"user"`
-	}{key, u.ID, u.Username, u.Email, s.userJSON(r, u)})
+	}{token, u.ID, u.Username, u.Email, s.userJSON(r, u)})
 }
 
 // userForLogin returns the user with that username key and the password
-// hash to check. For an unknown user it returns errNotFound and a hash of
-// the same cost that matches no password.
+// hash to check, or errNotFound.
 func (st *store) userForLogin(ctx context.Context, key string) (*User, string, error) {
 	var hash string
 	u, err := scanUser(st.r.QueryRowContext(ctx,
@@ -191,18 +250,28 @@ func (st *store) userForLogin(ctx context.Context, key string) (*User, string, e
 	return u, hash, nil
 }
 
+// insertToken issues a token in tx.
+func insertToken(ctx context.Context, tx *sql.Tx, userID int64, d digest, now time.Time, agent string) error {
+	t := formatTime(now)
+	_, err := tx.ExecContext(ctx, "INSERT INTO tokens (digest, user_id, created, last_used, user_agent) VALUES (?, ?, ?, ?, ?)",
+		d[:], userID, t, t, agent)
+	if err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	return nil
+}
+
 // login records a login: a new token and the user's last_login.
-func (st *store) login(ctx context.Context, userID int64, d digest) error {
+func (st *store) login(ctx context.Context, userID int64, d digest, now time.Time, agent string) error {
 	tx, err := st.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
 	defer tx.Rollback()
-	t := now()
-	if _, err := tx.ExecContext(ctx, "INSERT INTO tokens (digest, user_id, created) VALUES (?, ?, ?)", d[:], userID, t); err != nil {
-		return fmt.Errorf("login: insert token: %w", err)
+	if err := insertToken(ctx, tx, userID, d, now, agent); err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE users SET last_login = ? WHERE id = ?", t, userID); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE users SET last_login = ? WHERE id = ?", formatTime(now), userID); err != nil {
 		return fmt.Errorf("login: last_login: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -211,33 +280,245 @@ func (st *store) login(ctx context.Context, userID int64, d digest) error {
 	return nil
 }
 
-const userByTokenSQL = "SELECT " + userColumns + " FROM users WHERE id = (SELECT user_id FROM tokens WHERE digest = ?)"
+const userByTokenSQL = "SELECT " + userColumnsOfU + ", t.id, t.last_used" +
+	" FROM tokens AS t CROSS JOIN users AS u ON u.id = t.user_id WHERE t.digest = ?"
 
-// userByToken returns the owner of the token with digest d, from the cache
-// when it can.
-func (st *store) userByToken(ctx context.Context, d digest) (*User, error) {
-	if u := st.cache.get(d); u != nil {
-		return u, nil
+// userByToken returns the token with digest d and its owner, from the
+// cache when it can.
+func (st *store) userByToken(ctx context.Context, d digest) (*User, session, error) {
+	if u, sess, ok := st.cache.get(d); ok {
+		return u, sess, nil
 	}
 	gen := st.cache.generation()
-	u, err := scanUser(st.userByTokenStmt.QueryRowContext(ctx, d[:]))
+	sess := session{digest: d}
+	var lastUsed string
+	u, err := scanUser(st.userByTokenStmt.QueryRowContext(ctx, d[:]), &sess.id, &lastUsed)
 	if err != nil {
-		return nil, err
+		return nil, session{}, err
 	}
-	st.cache.put(gen, d, u)
-	return u, nil
+	sess.userID = u.ID
+	if sess.lastUsed, err = time.Parse(timeLayout, lastUsed); err != nil {
+		return nil, session{}, fmt.Errorf("token %d: last_used: %w", sess.id, err)
+	}
+	st.cache.put(gen, sess, u)
+	return u, sess, nil
 }
 
-// authCache maps token digests to users so that an authenticated read does
-// not touch SQLite. Every write that could change an answer updates or
-// drops the entries it affects after it commits, holding store.wmu so that
-// those updates land in commit order, and bumps the generation; a lookup
-// that read the database before such a change does not store what it
-// read. Commits by other processes clear it all (store.watch).
+// touchToken records that a token was used at now.
+func (st *store) touchToken(ctx context.Context, sess session, now time.Time) error {
+	if _, err := st.w.ExecContext(ctx, "UPDATE tokens SET last_used = ? WHERE id = ?", formatTime(now), sess.id); err != nil {
+		return fmt.Errorf("touch token: %w", err)
+	}
+	st.cache.touch(sess.digest, now)
+	return nil
+}
+
+// revokeTokens deletes the tokens that where (a condition on the tokens
+// table) selects and forgets every cached token of the users they belonged
+// to. It returns errNotFound when there were none.
+func (st *store) revokeTokens(ctx context.Context, where string, args ...any) error {
+	rows, err := st.w.QueryContext(ctx, "DELETE FROM tokens WHERE "+where+" RETURNING user_id", args...)
+	if err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	var users []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("revoke tokens: %w", err)
+		}
+		users = append(users, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	for _, id := range users {
+		st.cache.dropTokensOf(id)
+	}
+	if len(users) == 0 {
+		return errNotFound
+	}
+	return nil
+}
+
+// handleLogout revokes the token that made the request.
+func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, me *caller) {
+	s.revoke(w, r, "id = ?", me.session.id)
+}
+
+// handleLogoutAll revokes every token of the caller.
+func (s *server) handleLogoutAll(w http.ResponseWriter, r *http.Request, me *caller) {
+	s.revoke(w, r, "user_id = ?", me.ID)
+}
+
+// handleTokenDelete revokes one of the caller's tokens; another user's is
+// not found.
+func (s *server) handleTokenDelete(w http.ResponseWriter, r *http.Request, me *caller) {
+	id, ok := userIDParam(r)
+	if !ok {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return
+	}
+	s.revoke(w, r, "id = ? AND user_id = ?", id, me.ID)
+}
+
+func (s *server) revoke(w http.ResponseWriter, r *http.Request, where string, args ...any) {
+	err := s.db.revokeTokens(r.Context(), where, args...)
+	if errors.Is(err, errNotFound) {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// tokenJSON is one entry of the sessions list; the key is never shown.
+type tokenJSON struct {
+	ID        int64   `json:"id"`
+	Created   string  `json:"created"`
+	LastUsed  string  `json:"last_used"`
+	Expires   *string `json:"expires"`
+	UserAgent *string `json:"user_agent"`
+	Current   bool    `json:"current"`
+}
+
+// handleTokens lists the caller's live tokens, newest first.
+func (s *server) handleTokens(w http.ResponseWriter, r *http.Request, me *caller) {
+	rows, err := s.db.r.QueryContext(r.Context(),
+		"SELECT id, created, last_used, user_agent FROM tokens WHERE user_id = ? ORDER BY id DESC", me.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	defer rows.Close()
+	list := []tokenJSON{}
+	for rows.Next() {
+		var t tokenJSON
+		var agent string
+		if err := rows.Scan(&t.ID, &t.Created, &t.LastUsed, &agent); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if s.tokenTTL > 0 {
+			lastUsed, err := time.Parse(timeLayout, t.LastUsed)
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			if s.now().Sub(lastUsed) > s.tokenTTL {
+				continue // expired: deleted at its next use
+			}
+			expires := formatTime(lastUsed.Add(s.tokenTTL))
+			t.Expires = &expires
+		}
+		if agent != "" {
+			t.UserAgent = &agent
+		}
+		t.Current = t.ID == me.session.id
+		list = append(list, t)
+	}
+	if err := rows.Err(); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handlePasswordChange sets a new password after checking the old one, and
+// leaves the caller with exactly one token: the one it returns.
+func (s *server) handlePasswordChange(w http.ResponseWriter, r *http.Request, me *caller) {
+	in, ok := s.readInput(w, r)
+	if !ok {
+		return
+	}
+	fe := fieldErrors{}
+	old, okOld := in.text(fe, "old_password", required)
+	fe.check("old_password", okOld && strings.ContainsRune(old, 0), msgNULChar)
+	password, okNew := in.text(fe, "new_password", required)
+	if okNew {
+		s.passwords.check(fe, "new_password", password, map[string]string{"username": me.Username, "email address": me.Email})
+	}
+	password2, okNew2 := in.text(fe, "new_password2", required)
+	fe.check("new_password2", okNew2 && strings.ContainsRune(password2, 0), msgNULChar)
+	if len(fe) > 0 {
+		writeJSON(w, http.StatusBadRequest, fe)
+		return
+	}
+	key := usernameKey(me.Username)
+	if !s.throttleFailures(w, key) {
+		return
+	}
+	_, hash, err := s.db.userForLogin(r.Context(), key)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if ok, err := s.hasher.verify(r.Context(), hash, old); err != nil {
+		s.serverError(w, r, err)
+		return
+	} else if !ok {
+		s.loginFailures.hit(key, s.now())
+		writeJSON(w, http.StatusBadRequest, fieldErrors{"old_password": {"Your old password was entered incorrectly. Please enter it again."}})
+		return
+	}
+	if password != password2 {
+		writeJSON(w, http.StatusBadRequest, fieldErrors{"new_password2": {"The two password fields didn’t match."}})
+		return
+	}
+	newHash, err := s.hasher.hash(r.Context(), password)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	token := newTokenKey()
+	if err := s.db.setPassword(r.Context(), me.ID, newHash, tokenDigest(token), s.now(), userAgent(r)); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": token})
+}
+
+// setPassword replaces a user's password hash and every token of theirs
+// with one new token, in one transaction. A zero digest issues no token.
+func (st *store) setPassword(ctx context.Context, userID int64, hash string, d digest, now time.Time, agent string) error {
+	tx, err := st.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "UPDATE users SET password = ? WHERE id = ?", hash, userID); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_id = ?", userID); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if d != (digest{}) {
+		if err := insertToken(ctx, tx, userID, d, now, agent); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	st.cache.dropTokensOf(userID)
+	return nil
+}
+
+// authCache maps token digests to sessions and users so that an
+// authenticated read does not touch SQLite. Every write that could change
+// an answer updates or drops the entries it affects after it commits,
+// holding store.wmu where updates must land in commit order, and bumps the
+// generation; a lookup that read the database before such a change does
+// not store what it read. Commits by other processes clear it all
+// (store.watch).
 type authCache struct {
 	mu     sync.RWMutex
 	gen    uint64
-	tokens map[digest]int64
+	tokens map[digest]session
 	users  map[int64]*User
 }
 
@@ -245,17 +526,18 @@ type authCache struct {
 const maxCachedTokens = 100_000
 
 func newAuthCache() *authCache {
-	return &authCache{tokens: map[digest]int64{}, users: map[int64]*User{}}
+	return &authCache{tokens: map[digest]session{}, users: map[int64]*User{}}
 }
 
-func (c *authCache) get(d digest) *User {
+func (c *authCache) get(d digest) (*User, session, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	id, ok := c.tokens[d]
+	sess, ok := c.tokens[d]
 	if !ok {
-		return nil
+		return nil, session{}, false
 	}
-	return c.users[id]
+	u, ok := c.users[sess.userID]
+	return u, sess, ok
 }
 
 func (c *authCache) generation() uint64 {
@@ -264,18 +546,18 @@ func (c *authCache) generation() uint64 {
 	return c.gen
 }
 
-// put stores what was read at generation gen, unless something was dropped
+// put stores what was read at generation gen, unless something changed
 // since.
-func (c *authCache) put(gen uint64, d digest, u *User) {
+func (c *authCache) put(gen uint64, sess session, u *User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
 	if len(c.tokens) >= maxCachedTokens {
-		c.tokens, c.users = map[digest]int64{}, map[int64]*User{}
+		c.tokens, c.users = map[digest]session{}, map[int64]*User{}
 	}
-	c.tokens[d] = u.ID
+	c.tokens[sess.digest] = sess
 	c.users[u.ID] = u
 }
 
@@ -289,116 +571,32 @@ func (c *authCache) setUser(u *User) {
 	}
 }
 
+// touch records a token's new last use.
+func (c *authCache) touch(d digest, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if sess, ok := c.tokens[d]; ok {
+		sess.lastUsed = at
+		c.tokens[d] = sess
+	}
+}
+
+// dropTokensOf forgets every cached token of a user.
+func (c *authCache) dropTokensOf(userID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for d, sess := range c.tokens {
+		if sess.userID == userID {
+			delete(c.tokens, d)
+		}
+	}
+}
+
 func (c *authCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.tokens, c.users = map[digest]int64{}, map[int64]*User{}
-}
-
-// argonParams are argon2id's cost parameters.
-type argonParams struct {
-	memory  uint32 // KiB
-	time    uint32
-	threads uint8
-}
-
-// defaultArgon is OWASP's recommended floor for argon2id: 19 MiB, two
-// passes, one lane (about 30 ms on one core of the reference machine).
-var defaultArgon = argonParams{memory: 19 * 1024, time: 2, threads: 1}
-
-// hasher hashes and verifies passwords. It runs at most as many hashes at
-// once as the work limit allows, so a flood of logins queues instead of
-// taking memory without bound.
-type hasher struct {
-	params argonParams
-	work   chan struct{}
-	dummy  string // well-formed, matches no password; verified for unknown users
-}
-
-func newWorkLimit() chan struct{} { return make(chan struct{}, runtime.GOMAXPROCS(0)) }
-
-func newHasher(p argonParams, work chan struct{}) *hasher {
-	salt, sum := make([]byte, 16), make([]byte, 32)
-	rand.Read(salt)
-	rand.Read(sum)
-	return &hasher{params: p, work: work, dummy: formatArgon2(p, salt, sum)}
-}
-
-// acquire waits for a work slot; release gives it back.
-func acquire(ctx context.Context, work chan struct{}) error {
-	select {
-	case work <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func release(work chan struct{}) { <-work }
-
-// hash returns the encoded argon2id hash of password, in the format of
-// Django's Argon2PasswordHasher, so that parameters can change later and
-// hashes stay readable by Django.
-func (h *hasher) hash(ctx context.Context, password string) (string, error) {
-	if err := acquire(ctx, h.work); err != nil {
-		return "", err
-	}
-	defer release(h.work)
-	return h.encode(password), nil
-}
-
-func (h *hasher) encode(password string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	p := h.params
-	return formatArgon2(p, salt, argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, 32))
-}
-
-func formatArgon2(p argonParams, salt, sum []byte) string {
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("argon2$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(sum))
-}
-
-// verify reports whether password matches encoded. An empty or unreadable
-// encoded hash is checked against the dummy hash, taking the same time, and
-// never matches.
-func (h *hasher) verify(ctx context.Context, encoded, password string) (bool, error) {
-	if err := acquire(ctx, h.work); err != nil {
-		return false, err
-	}
-	defer release(h.work)
-	p, salt, want, err := parseArgon2(encoded)
-	if err != nil {
-		p, salt, want, _ = parseArgon2(h.dummy)
-		argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
-		return false, nil
-	}
-	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
-
-var errBadHash = errors.New("unreadable password hash")
-
-// parseArgon2 reads an argon2id hash written by encode (or by Django).
-func parseArgon2(encoded string) (argonParams, []byte, []byte, error) {
-	var p argonParams
-	fields := strings.Split(encoded, "$")
-	if len(fields) != 6 || fields[0] != "argon2" || fields[1] != "argon2id" || fields[2] != fmt.Sprintf("v=%d", argon2.Version) {
-		return p, nil, nil, errBadHash
-	}
-	if _, err := fmt.Sscanf(fields[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil {
-		return p, nil, nil, errBadHash
-	}
-	// Refuse costs no hash of ours has, so a tampered row cannot stall a login.
-	if p.memory < 8 || p.memory > 1<<20 || p.time < 1 || p.time > 16 || p.threads < 1 {
-		return p, nil, nil, errBadHash
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(fields[4])
-	sum, err2 := base64.RawStdEncoding.DecodeString(fields[5])
-	if err1 != nil || err2 != nil || len(salt) < 8 || len(sum) < 16 || len(sum) > 64 {
-		return p, nil, nil, errBadHash
-	}
-	return p, salt, sum, nil
+	c.tokens, c.users = map[digest]session{}, map[int64]*User{}
 }

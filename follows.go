@@ -48,17 +48,17 @@ func userIDParam(r *http.Request) (int64, bool) {
 	return id, true
 }
 
-func (s *server) handleFollow(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handleFollow(w http.ResponseWriter, r *http.Request, me *caller) {
 	s.changeFollow(w, r, me, true)
 }
 
-func (s *server) handleUnfollow(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handleUnfollow(w http.ResponseWriter, r *http.Request, me *caller) {
 	s.changeFollow(w, r, me, false)
 }
 
 // changeFollow makes the caller follow or unfollow the user in the path.
 // Either is idempotent: repeating it answers the same and changes nothing.
-func (s *server) changeFollow(w http.ResponseWriter, r *http.Request, me *User, follow bool) {
+func (s *server) changeFollow(w http.ResponseWriter, r *http.Request, me *caller, follow bool) {
 	id, ok := userIDParam(r)
 	if !ok {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -138,7 +138,7 @@ func (st *store) setFollow(ctx context.Context, follower, followee int64, follow
 }
 
 // handlePublicUser shows one active user as the caller sees them.
-func (s *server) handlePublicUser(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handlePublicUser(w http.ResponseWriter, r *http.Request, me *caller) {
 	id, ok := userIDParam(r)
 	if !ok {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -163,7 +163,7 @@ const isFollowing = "EXISTS (SELECT 1 FROM follows AS m WHERE m.follower_id = ?1
 func (st *store) publicUser(ctx context.Context, viewer, id int64) (*User, bool, error) {
 	var following bool
 	u, err := scanUser(st.r.QueryRowContext(ctx,
-		"SELECT "+userColumns+", "+isFollowing+" FROM users AS u WHERE id = ?2 AND is_active", viewer, id), &following)
+		"SELECT "+userColumnsOfU+", "+isFollowing+" FROM users AS u WHERE u.id = ?2 AND u.is_active", viewer, id), &following)
 	return u, following, err
 }
 
@@ -256,7 +256,7 @@ func (s *server) writePage(w http.ResponseWriter, r *http.Request, count int64, 
 	link := func(c cursor) *string {
 		q := r.URL.Query()
 		q.Set("cursor", c.String())
-		u := s.absoluteURL(r, r.URL.Path) + "?" + q.Encode()
+		u := s.baseURL(r) + r.URL.Path + "?" + q.Encode()
 		return &u
 	}
 	if len(rows) > 0 {
@@ -272,20 +272,11 @@ func (s *server) writePage(w http.ResponseWriter, r *http.Request, count int64, 
 	writeJSON(w, http.StatusOK, page)
 }
 
-// absoluteURL is path on the host the request was made to.
-func (s *server) absoluteURL(r *http.Request, path string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + path
-}
-
-func (s *server) handleFollowers(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handleFollowers(w http.ResponseWriter, r *http.Request, me *caller) {
 	s.followList(w, r, me, followersList)
 }
 
-func (s *server) handleFollowing(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handleFollowing(w http.ResponseWriter, r *http.Request, me *caller) {
 	s.followList(w, r, me, followingList)
 }
 
@@ -302,7 +293,7 @@ var (
 
 // followList answers a user's followers or followings, newest first, by
 // keyset pagination on (created, user id): every page costs the same.
-func (s *server) followList(w http.ResponseWriter, r *http.Request, me *User, dir followDirection) {
+func (s *server) followList(w http.ResponseWriter, r *http.Request, me *caller, dir followDirection) {
 	id, ok := userIDParam(r)
 	if !ok {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -346,7 +337,7 @@ func followPageSQL(dir followDirection, back bool) string {
 		FROM follows AS f CROSS JOIN users AS u ON u.id = f.%[3]s
 		WHERE f.%[4]s = ?2 AND u.is_active AND (f.created, f.%[3]s) %[5]s (?3, ?4)
 		ORDER BY f.created %[6]s, f.%[3]s %[6]s LIMIT ?5`,
-		prefixed("u.", userColumns), isFollowing, dir.shown, dir.listed, cmp, order)
+		userColumnsOfU, isFollowing, dir.shown, dir.listed, cmp, order)
 }
 
 func (st *store) followPage(ctx context.Context, viewer, id int64, dir followDirection, cur cursor, limit int) ([]listedUser, error) {
@@ -370,7 +361,7 @@ func (st *store) followPage(ctx context.Context, viewer, id int64, dir followDir
 
 // handleUserSearch lists active users whose username starts with ?search=
 // (ignoring case, as usernames are unique), ordered by username.
-func (s *server) handleUserSearch(w http.ResponseWriter, r *http.Request, me *User) {
+func (s *server) handleUserSearch(w http.ResponseWriter, r *http.Request, me *caller) {
 	cur, ok := parseCursor(w, r, cursor{})
 	if !ok {
 		return
@@ -397,7 +388,7 @@ func searchPageSQL(back bool) string {
 	}
 	return fmt.Sprintf(`SELECT %[1]s, %[2]s FROM users AS u
 		WHERE u.username_key >= ?2 AND u.username_key < ?3 AND u.username_key %[3]s ?4 AND u.is_active
-		ORDER BY u.username_key %[4]s LIMIT ?5`, prefixed("u.", userColumns), isFollowing, cmp, order)
+		ORDER BY u.username_key %[4]s LIMIT ?5`, userColumnsOfU, isFollowing, cmp, order)
 }
 
 const searchCountSQL = "SELECT count(*) FROM users WHERE username_key >= ?1 AND username_key < ?2 AND is_active"

@@ -392,7 +392,7 @@ func TestListQueryPlans(t *testing.T) {
 		searchPageSQL(true):  {1, "bob", "bob" + maxRune, "bobz", 21},
 		userByTokenSQL:       {[]byte("x")},
 		updateProfileSQL:     {nil, "bio", nil, 1},
-		"SELECT " + userColumns + ", " + isFollowing + " FROM users AS u WHERE id = ?2 AND is_active": {1, 2},
+		"SELECT " + userColumnsOfU + ", " + isFollowing + " FROM users AS u WHERE u.id = ?2 AND u.is_active": {1, 2},
 	}
 	for _, dir := range []followDirection{followersList, followingList} {
 		for _, back := range []bool{false, true} {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // testArgon keeps hashing cheap in tests; TestPasswordHashFormat checks the
@@ -61,7 +62,7 @@ func newAppWith(t *testing.T, edit func(*config)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config{mediaDir: filepath.Join(dir, "media"), maxUpload: 5 << 20, hash: testArgon}
+	cfg := config{mediaDir: filepath.Join(dir, "media"), maxUpload: 5 << 20, hash: testArgon, throttleLogin: rate{n: 10, per: time.Minute}}
 	edit(&cfg)
 	logs := &syncBuffer{}
 	h, err := newServer(slog.New(slog.NewTextHandler(logs, nil)), st, cfg)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,12 +55,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	dbPath := fs.String("db", envOr(getenv, "SOCIALAPI_DB", filepath.Join("data", "db.sqlite3")),
 		"SQLite database `file`, created if missing; pictures go in media/ beside it (SOCIALAPI_DB)")
 	maxUpload := byteSize(5 << 20)
-	if v := getenv("SOCIALAPI_MAX_UPLOAD"); v != "" {
-		if err := maxUpload.Set(v); err != nil {
-			return fmt.Errorf("SOCIALAPI_MAX_UPLOAD: %w", err)
+	var tokenTTL duration
+	throttleLogin, throttleIP := rate{n: 10, per: time.Minute}, rate{}
+	var proxies prefixList
+	var publicURL urlValue
+	var origins originList
+	for _, f := range []struct {
+		value      flag.Value
+		name, help string
+	}{
+		{&maxUpload, "max-upload", "largest accepted picture `size`, in bytes or with KiB/MiB"},
+		{&tokenTTL, "token-ttl", "how long a token may go unused before it expires, as a Go `duration` such as 720h; 0 never"},
+		{&throttleLogin, "throttle-login", "failed logins allowed per username, as a `rate` such as 10/min; 0 turns it off"},
+		{&throttleIP, "throttle-ip", "registrations and logins allowed per client address, as a `rate` such as 30/min; 0 turns it off"},
+		{&proxies, "trusted-proxies", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed"},
+		{&publicURL, "public-url", "`URL` that absolute links (pictures, pages) start with, instead of the request's Host"},
+		{&origins, "cors-origins", "comma-separated `origins` that browsers may call the API from"},
+	} {
+		env := "SOCIALAPI_" + strings.ToUpper(strings.ReplaceAll(f.name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := f.value.Set(v); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
 		}
+		fs.Var(f.value, f.name, f.help+" ("+env+")")
 	}
-	fs.Var(&maxUpload, "max-upload", "largest accepted picture `size`, in bytes or with KiB/MiB (SOCIALAPI_MAX_UPLOAD)")
 	logJSON := fs.Bool("log-json", getenv("SOCIALAPI_LOG_JSON") != "", "log as JSON lines instead of text (SOCIALAPI_LOG_JSON)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,8 +107,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer db.Close()
 	h, err := newServer(log, db, config{
 		mediaDir:  filepath.Join(filepath.Dir(*dbPath), "media"),
-		maxUpload: int64(maxUpload),
-		hash:      defaultArgon,
+		maxUpload:      int64(maxUpload),
+		hash:           defaultArgon,
+		tokenTTL:       time.Duration(tokenTTL),
+		throttleLogin:  throttleLogin,
+		throttleIP:     throttleIP,
+		trustedProxies: proxies,
+		publicURL:      string(publicURL),
+		corsOrigins:    origins,
 	})
 	if err != nil {
 		return err
@@ -151,5 +177,55 @@ func (b *byteSize) Set(s string) error {
 		return fmt.Errorf("want a positive size such as 5242880 or 5MiB, got %q", s)
 	}
 	*b = byteSize(n * mult)
+	return nil
+}
+
+// duration is a flag value: a non-negative Go duration.
+type duration time.Duration
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a duration such as 720h or 30m, got %q", s)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// urlValue is a flag value: an absolute http or https URL with no query.
+type urlValue string
+
+func (u *urlValue) String() string { return string(*u) }
+
+func (u *urlValue) Set(s string) error {
+	p, err := url.Parse(s)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+		return fmt.Errorf("want an absolute URL such as https://api.example.org, got %q", s)
+	}
+	*u = urlValue(strings.TrimSuffix(s, "/"))
+	return nil
+}
+
+// originList is a flag value: comma-separated origins (scheme://host[:port]).
+type originList []string
+
+func (o *originList) String() string { return strings.Join(*o, ",") }
+
+func (o *originList) Set(s string) error {
+	var list originList
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := url.Parse(item)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Path != "" || p.RawQuery != "" {
+			return fmt.Errorf("want origins such as https://app.example.org, got %q", item)
+		}
+		list = append(list, item)
+	}
+	*o = list
 	return nil
 }

@@ -209,11 +209,7 @@ func (s *server) pictureURL(r *http.Request, name string) *string {
 	if name == "" {
 		return nil
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	u := scheme + "://" + r.Host + "/media/" + picturesDir + "/" + name
+	u := s.baseURL(r) + "/media/" + picturesDir + "/" + name
 	return &u
 }
 

@@ -37,12 +37,17 @@ CREATE INDEX follows_followee ON follows (followee_id, created, follower_id);
 CREATE INDEX follows_follower ON follows (follower_id, created, followee_id);
 
 -- tokens holds only the SHA-256 digest of each key; the key itself is shown
--- once, when it is issued.
+-- once, when it is issued. last_used is refreshed at most about once a
+-- minute, so that reads do not become writes; with a token lifetime set, a
+-- token unused for that long is refused and deleted. user_agent is what the
+-- client that obtained it called itself, for the sessions list.
 CREATE TABLE tokens (
-	id      INTEGER PRIMARY KEY,
-	digest  BLOB    NOT NULL UNIQUE CHECK (length(digest) = 32),
-	user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-	created TEXT    NOT NULL
+	id         INTEGER PRIMARY KEY,
+	digest     BLOB    NOT NULL UNIQUE CHECK (length(digest) = 32),
+	user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	created    TEXT    NOT NULL,
+	last_used  TEXT    NOT NULL,
+	user_agent TEXT    NOT NULL DEFAULT ''
 ) STRICT;
 
 CREATE INDEX tokens_user ON tokens (user_id);

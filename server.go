@@ -11,6 +11,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"slices"
@@ -22,20 +23,34 @@ import (
 
 // config is what the server needs to know beyond its store.
 type config struct {
-	mediaDir  string // profile pictures live in mediaDir/profile_pictures
-	maxUpload int64  // largest accepted picture, in bytes
-	hash      argonParams
+	mediaDir       string // profile pictures live in mediaDir/profile_pictures
+	maxUpload      int64  // largest accepted picture, in bytes
+	hash           argonParams
+	tokenTTL       time.Duration // how long a token may go unused; 0 is for ever
+	throttleLogin  rate          // failed logins per username
+	throttleIP     rate          // registrations and logins per client address
+	trustedProxies []netip.Prefix
+	publicURL      string   // scheme://host[/prefix] for absolute URLs; "" is the request's Host
+	corsOrigins    []string // origins allowed to call the API from a browser
+	now            func() time.Time
 }
 
 // server holds what every handler shares.
 type server struct {
-	db        *store
-	log       *slog.Logger
-	mediaDir  string
-	maxUpload int64
-	passwords *passwordPolicy
-	hasher    *hasher
-	work      chan struct{} // bounds CPU- and memory-heavy work (hashing, images) to GOMAXPROCS at once
+	db             *store
+	log            *slog.Logger
+	mediaDir       string
+	maxUpload      int64
+	passwords      *passwordPolicy
+	hasher         *hasher
+	work           chan struct{} // bounds CPU- and memory-heavy work (hashing, images) to GOMAXPROCS at once
+	tokenTTL       time.Duration
+	loginFailures  *limiter
+	ipLimit        *limiter
+	trustedProxies []netip.Prefix
+	publicURL      string
+	corsOrigins    []string
+	now            func() time.Time
 }
 
 // newServer returns the whole HTTP API as one handler.
@@ -44,22 +59,32 @@ func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
 	work := newWorkLimit()
 	s := &server{
-		db:        db,
-		log:       log,
-		mediaDir:  cfg.mediaDir,
-		maxUpload: cfg.maxUpload,
-		passwords: policy,
-		hasher:    newHasher(cfg.hash, work),
-		work:      work,
+		db:             db,
+		log:            log,
+		mediaDir:       cfg.mediaDir,
+		maxUpload:      cfg.maxUpload,
+		passwords:      policy,
+		hasher:         newHasher(cfg.hash, work),
+		work:           work,
+		tokenTTL:       cfg.tokenTTL,
+		loginFailures:  newLimiter(cfg.throttleLogin),
+		ipLimit:        newLimiter(cfg.throttleIP),
+		trustedProxies: cfg.trustedProxies,
+		publicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
+		corsOrigins:    cfg.corsOrigins,
+		now:            cfg.now,
 	}
 	if err := s.prepareMedia(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	addRoutes(newRouter(mux, s), s)
-	return s.recoverPanics(s.logRequests(s.headers(s.appendSlash(mux)))), nil
+	return s.recoverPanics(s.logRequests(s.headers(s.cors(s.appendSlash(mux))))), nil
 }
 
 // addRoutes is the list of every route the service answers.
@@ -75,6 +100,11 @@ func addRoutes(rt *router, s *server) {
 	rt.handle("GET", "/api/accounts/users/{id}/", authRoute, s.requireAuth(s.handlePublicUser))
 	rt.handle("GET", "/api/accounts/users/{id}/followers/", authRoute, s.requireAuth(s.handleFollowers))
 	rt.handle("GET", "/api/accounts/users/{id}/following/", authRoute, s.requireAuth(s.handleFollowing))
+	rt.handle("POST", "/api/accounts/logout/", authRoute, s.requireAuth(s.handleLogout))
+	rt.handle("POST", "/api/accounts/logout-all/", authRoute, s.requireAuth(s.handleLogoutAll))
+	rt.handle("GET", "/api/accounts/tokens/", authRoute, s.requireAuth(s.handleTokens))
+	rt.handle("DELETE", "/api/accounts/tokens/{id}/", authRoute, s.requireAuth(s.handleTokenDelete))
+	rt.handle("POST", "/api/accounts/password/", authRoute, s.requireAuth(s.handlePasswordChange))
 	rt.finish()
 	rt.mux.HandleFunc("GET /media/profile_pictures/{name}", s.handleMedia)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -129,11 +159,11 @@ func (rt *router) finish() {
 		})))
 		needsAuth := rt.auth[path]
 		rt.mux.Handle(path+"{$}", rt.withAllow(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, ok := rt.s.authenticate(w, r)
+			me, ok := rt.s.authenticate(w, r)
 			if !ok {
 				return
 			}
-			if u == nil && needsAuth {
+			if me == nil && needsAuth {
 				writeUnauthorized(w, "Authentication credentials were not provided.")
 				return
 			}
@@ -213,6 +243,42 @@ func (s *server) headers(next http.Handler) http.Handler {
 		h["Referrer-Policy"] = sameOrigin
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cors answers browsers calling from the allowed origins: the origin is
+// echoed back, preflight requests learn that Authorization may be sent,
+// and every response varies by Origin. Other origins get no CORS headers.
+func (s *server) cors(next http.Handler) http.Handler {
+	if len(s.corsOrigins) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(s.corsOrigins, origin) {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Max-Age", "600")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// baseURL is where absolute URLs start: the configured public URL, or else
+// the scheme and Host of the request.
+func (s *server) baseURL(r *http.Request) string {
+	if s.publicURL != "" {
+		return s.publicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // logWriter records what the request log reports about a response. The

@@ -156,6 +156,3 @@ func isUniqueViolation(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
-
-// now is the time format of every TEXT timestamp column: UTC, sortable.
-func now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000Z") }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -29,11 +30,12 @@ type User struct {
 	Active    bool
 }
 
-// userColumns are the users columns that scanUser reads, in its order.
-const userColumns = "id, username, email, bio, profile_picture, followers_count, following_count, is_active"
-
-// prefixed qualifies each column of a list such as userColumns with p.
-func prefixed(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }
+// userColumns are the users columns that scanUser reads, in its order;
+// userColumnsOfU are the same for queries that name users u.
+const (
+	userColumns    = "id, username, email, bio, profile_picture, followers_count, following_count, is_active"
+	userColumnsOfU = "u.id, u.username, u.email, u.bio, u.profile_picture, u.followers_count, u.following_count, u.is_active"
+)
 
 // scanUser reads the userColumns of one row, then any extra destinations.
 func scanUser(row *sql.Row, extra ...any) (*User, error) {
@@ -174,7 +176,7 @@ func validIDNDomain(domain string) bool {
 
 // handleRegister creates an account and its first token.
 func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if !s.allowAny(w, r) {
+	if !s.allowAny(w, r) || !s.throttleIP(w, r) {
 		return
 	}
 	in, ok := s.readInput(w, r)
@@ -229,10 +231,10 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	key := newTokenKey()
+	token := newTokenKey()
 	u, err := s.db.createUser(r.Context(), newUser{
 		username: username, email: email, password: hash, bio: bio, picture: picture,
-	}, tokenDigest(key))
+	}, tokenDigest(token), s.now(), userAgent(r))
 	if err != nil {
 		s.removePicture(picture)
 		if errors.Is(err, errUsernameTaken) {
@@ -246,7 +248,7 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, struct {
 		User  userJSON `json:"user"`
 		Token string   `json:"token"`
-	}{s.userJSON(r, u), key})
+	}{s.userJSON(r, u), token})
 }
 
 // newUser is what registration stores.
@@ -265,25 +267,24 @@ func (st *store) usernameTaken(ctx context.Context, key string) (bool, error) {
 
 // createUser inserts the user and its first token in one transaction. A
 // username already taken, ignoring case, is errUsernameTaken.
-func (st *store) createUser(ctx context.Context, nu newUser, d digest) (*User, error) {
+func (st *store) createUser(ctx context.Context, nu newUser, d digest, now time.Time, agent string) (*User, error) {
 	tx, err := st.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	defer tx.Rollback()
-	t := now()
 	u, err := scanUser(tx.QueryRowContext(ctx,
 		`INSERT INTO users (username, username_key, email, password, bio, profile_picture, date_joined)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING `+userColumns,
-		nu.username, usernameKey(nu.username), nu.email, nu.password, nu.bio, nu.picture, t))
+		nu.username, usernameKey(nu.username), nu.email, nu.password, nu.bio, nu.picture, formatTime(now)))
 	if isUniqueViolation(err) {
 		return nil, errUsernameTaken
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO tokens (digest, user_id, created) VALUES (?, ?, ?)", d[:], u.ID, t); err != nil {
-		return nil, fmt.Errorf("create user: token: %w", err)
+	if err := insertToken(ctx, tx, u.ID, d, now, agent); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
@@ -291,14 +292,14 @@ func (st *store) createUser(ctx context.Context, nu newUser, d digest) (*User, e
 	return u, nil
 }
 
-func (s *server) handleProfileGet(w http.ResponseWriter, r *http.Request, u *User) {
-	writeJSON(w, http.StatusOK, s.userJSON(r, u))
+func (s *server) handleProfileGet(w http.ResponseWriter, r *http.Request, me *caller) {
+	writeJSON(w, http.StatusOK, s.userJSON(r, me.User))
 }
 
 // handleProfileUpdate serves PUT and PATCH alike, as partial updates of
 // email, bio and profile_picture (as the reference does). Every other key
 // is ignored.
-func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, u *User) {
+func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, me *caller) {
 	in, ok := s.readInput(w, r)
 	if !ok {
 		return
@@ -330,10 +331,10 @@ func (s *server) handleProfileUpdate(w http.ResponseWriter, r *http.Request, u *
 		ch.picture = &name
 	}
 	if ch == (profileChanges{}) {
-		writeJSON(w, http.StatusOK, s.userJSON(r, u))
+		writeJSON(w, http.StatusOK, s.userJSON(r, me.User))
 		return
 	}
-	updated, old, err := s.db.updateProfile(r.Context(), u.ID, ch)
+	updated, old, err := s.db.updateProfile(r.Context(), me.ID, ch)
 	if err != nil {
 		if ch.picture != nil {
 			s.removePicture(*ch.picture)
