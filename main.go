@@ -106,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer db.Close()
 	h, err := newServer(log, db, config{
-		mediaDir:  filepath.Join(filepath.Dir(*dbPath), "media"),
+		mediaDir:       filepath.Join(filepath.Dir(*dbPath), "media"),
 		maxUpload:      int64(maxUpload),
 		hash:           defaultArgon,
 		tokenTTL:       time.Duration(tokenTTL),
