@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/textproto"
 	"path/filepath"
 	"strings"
@@ -260,3 +261,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func mustJSONString(t *testing.T, v any) string { return string(mustJSON(t, v)) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
