@@ -139,21 +139,29 @@ func (st *store) setFollow(ctx context.Context, follower, followee int64, follow
 
 // handlePublicUser shows one active user as the caller sees them.
 func (s *server) handlePublicUser(w http.ResponseWriter, r *http.Request, me *caller) {
+	if u, following, ok := s.pathUser(w, r, me); ok {
+		writeJSON(w, http.StatusOK, s.publicUserJSON(r, u, following))
+	}
+}
+
+// pathUser reads the active user named by the path's {id}, and whether the
+// caller follows them. It returns false after writing a 404 or 500.
+func (s *server) pathUser(w http.ResponseWriter, r *http.Request, me *caller) (*User, bool, bool) {
 	id, ok := userIDParam(r)
 	if !ok {
 		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
+		return nil, false, false
 	}
 	u, following, err := s.db.publicUser(r.Context(), me.ID, id)
 	if errors.Is(err, errNotFound) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
+		return nil, false, false
 	}
 	if err != nil {
 		s.serverError(w, r, err)
-		return
+		return nil, false, false
 	}
-	writeJSON(w, http.StatusOK, s.publicUserJSON(r, u, following))
+	return u, following, true
 }
 
 // isFollowing is the column that says whether the viewer (the first
@@ -294,9 +302,8 @@ var (
 // followList answers a user's followers or followings, newest first, by
 // keyset pagination on (created, user id): every page costs the same.
 func (s *server) followList(w http.ResponseWriter, r *http.Request, me *caller, dir followDirection) {
-	id, ok := userIDParam(r)
+	owner, _, ok := s.pathUser(w, r, me)
 	if !ok {
-		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
 	}
 	cur, ok := parseCursor(w, r, firstPage)
@@ -304,16 +311,7 @@ func (s *server) followList(w http.ResponseWriter, r *http.Request, me *caller, 
 		return
 	}
 	size := pageSize(r)
-	owner, _, err := s.db.publicUser(r.Context(), me.ID, id)
-	if errors.Is(err, errNotFound) {
-		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	rows, err := s.db.followPage(r.Context(), me.ID, id, dir, cur, size+1)
+	rows, err := s.db.followPage(r.Context(), me.ID, owner.ID, dir, cur, size+1)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
