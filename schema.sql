@@ -1,7 +1,8 @@
 -- The socialapi schema. Applied once to a new database as migration 1;
 -- later changes are further numbered migrations (see migrations in store.go).
 
--- users mirrors Django's AbstractUser plus the social_media_api fields.
+-- users mirrors Django's AbstractUser plus the social_media_api fields, so
+-- that nothing of a user imported from the Django original is lost.
 -- username keeps the spelling given at registration; username_key is its
 -- NFKC case-folded form and is what makes usernames unique ignoring case.
 -- profile_picture is a file name under media/profile_pictures/, '' for none.
@@ -18,6 +19,10 @@ CREATE TABLE users (
 	followers_count INTEGER NOT NULL DEFAULT 0 CHECK (followers_count >= 0),
 	following_count INTEGER NOT NULL DEFAULT 0 CHECK (following_count >= 0),
 	is_active       INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+	is_staff        INTEGER NOT NULL DEFAULT 0 CHECK (is_staff IN (0, 1)),
+	is_superuser    INTEGER NOT NULL DEFAULT 0 CHECK (is_superuser IN (0, 1)),
+	first_name      TEXT    NOT NULL DEFAULT '',
+	last_name       TEXT    NOT NULL DEFAULT '',
 	date_joined     TEXT    NOT NULL,
 	last_login      TEXT
 ) STRICT;

@@ -106,7 +106,8 @@ func addRoutes(rt *router, s *server) {
 	rt.handle("DELETE", "/api/accounts/tokens/{id}/", authRoute, s.requireAuth(s.handleTokenDelete))
 	rt.handle("POST", "/api/accounts/password/", authRoute, s.requireAuth(s.handlePasswordChange))
 	rt.finish()
-	rt.mux.HandleFunc("GET /media/profile_pictures/{name}", s.handleMedia)
+	rt.plain("GET", "/media/profile_pictures/{name}", s.handleMedia)
+	rt.plain("GET", "/healthz", s.handleHealth)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 	})
@@ -129,7 +130,8 @@ type router struct {
 	methods map[string][]string // path → methods, in registration order
 	auth    map[string]bool     // path → needs authentication
 	allow   map[string][]string // path → Allow header value, set by finish
-	paths   []string
+	paths   []string            // API paths, in registration order
+	plains  []string            // "METHOD /path" of the routes outside the API
 }
 
 func newRouter(mux *http.ServeMux, s *server) *router {
@@ -143,6 +145,12 @@ func (rt *router) handle(method, path string, needsAuth bool, h http.Handler) {
 	rt.methods[path] = append(rt.methods[path], method)
 	rt.auth[path] = rt.auth[path] || needsAuth
 	rt.mux.Handle(method+" "+path+"{$}", rt.withAllow(path, h))
+}
+
+// plain registers a route outside the API, which answers only its method.
+func (rt *router) plain(method, path string, h http.HandlerFunc) {
+	rt.plains = append(rt.plains, method+" "+path)
+	rt.mux.HandleFunc(method+" "+path, h)
 }
 
 // finish registers, for every path, the OPTIONS answer and the 405 for the
@@ -245,6 +253,17 @@ func (s *server) headers(next http.Handler) http.Handler {
 	})
 }
 
+// handleHealth answers 200 once the database answers a trivial read.
+func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	var n int
+	if err := s.db.r.QueryRowContext(r.Context(), "SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1)").Scan(&n); err != nil {
+		s.log.Error("health check", "err", err)
+		writeDetail(w, http.StatusServiceUnavailable, "The database cannot be read.")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
 // cors answers browsers calling from the allowed origins: the origin is
 // echoed back, preflight requests learn that Authorization may be sent,
 // and every response varies by Origin. Other origins get no CORS headers.
@@ -322,7 +341,11 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		if lw.status == 0 {
 			lw.status = http.StatusOK
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" {
+			level = slog.LevelDebug // probes every few seconds would drown the log
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", lw.status),

@@ -208,3 +208,14 @@ func TestStorePragmas(t *testing.T) {
 		t.Fatal("the read pool accepted a write")
 	}
 }
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	wantBody(t, a.do("GET", "/healthz", nil), 200, `{"status":"ok"}`)
+	if strings.Contains(a.logs.String(), "path=/healthz") {
+		t.Fatalf("health checks logged at info level:\n%s", a.logs.String())
+	}
+	a.db.r.Close()
+	wantBody(t, a.do("GET", "/healthz", nil), 503, `{"detail":"The database cannot be read."}`)
+}
