@@ -58,7 +58,12 @@ func newApp(t *testing.T) *app { return newAppWith(t, func(*config) {}) }
 
 func newAppWith(t *testing.T, edit func(*config)) *app {
 	t.Helper()
-	dir := t.TempDir()
+	return newAppAt(t, t.TempDir(), edit)
+}
+
+// newAppAt serves the database dir/db.sqlite3, creating it if need be.
+func newAppAt(t *testing.T, dir string, edit func(*config)) *app {
+	t.Helper()
 	st, err := openStore(filepath.Join(dir, "db.sqlite3"))
 	if err != nil {
 		t.Fatal(err)

@@ -25,18 +25,26 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-// run runs the subcommand args name; with none, or "serve", the server.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run runs the subcommand args names; with none, or "serve", the server.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 1 {
 		switch args[1] {
 		case "serve":
 			return serve(ctx, args[1:], getenv, stdout, stderr)
+		case "user":
+			return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+		case "token":
+			return runToken(ctx, args[1:], getenv, stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], getenv, stdout, stderr)
+		case "check":
+			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
@@ -52,8 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", envOr(getenv, "SOCIALAPI_ADDR", "127.0.0.1:8000"), "listen `address` (SOCIALAPI_ADDR)")
-	dbPath := fs.String("db", envOr(getenv, "SOCIALAPI_DB", filepath.Join("data", "db.sqlite3")),
-		"SQLite database `file`, created if missing; pictures go in media/ beside it (SOCIALAPI_DB)")
+	dbPath := dbFlag(fs, getenv)
 	maxUpload := byteSize(5 << 20)
 	var tokenTTL duration
 	throttleLogin, throttleIP := rate{n: 10, per: time.Minute}, rate{}
@@ -150,6 +157,12 @@ func newHTTPServer(h http.Handler, log slog.Handler) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log, slog.LevelWarn),
 	}
+}
+
+// dbFlag is the -db flag every subcommand takes.
+func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("db", envOr(getenv, "SOCIALAPI_DB", filepath.Join("data", "db.sqlite3")),
+		"SQLite database `file`, created if missing; pictures go in media/ beside it (SOCIALAPI_DB)")
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {

@@ -24,7 +24,7 @@ func startRun(t *testing.T, args ...string) (string, func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"socialapi", "-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, pw, io.Discard)
+		done <- run(ctx, append([]string{"socialapi", "-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -146,7 +146,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestRunFlags(t *testing.T) {
 	t.Parallel()
 	var stderr strings.Builder
-	if err := run(context.Background(), []string{"socialapi", "-h"}, func(string) string { return "" }, io.Discard, &stderr); err != nil {
+	if err := run(context.Background(), []string{"socialapi", "-h"}, func(string) string { return "" }, nil, io.Discard, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"-addr", "SOCIALAPI_ADDR", "-db", "SOCIALAPI_DB", "-max-upload", "5242880"} {
@@ -155,7 +155,7 @@ func TestRunFlags(t *testing.T) {
 		}
 	}
 	env := func(k string) string { return map[string]string{"SOCIALAPI_MAX_UPLOAD": "lots"}[k] }
-	if err := run(context.Background(), []string{"socialapi"}, env, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "SOCIALAPI_MAX_UPLOAD") {
+	if err := run(context.Background(), []string{"socialapi"}, env, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "SOCIALAPI_MAX_UPLOAD") {
 		t.Fatalf("a bad environment value must stop start-up, got %v", err)
 	}
 	var size byteSize
