@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // A token key is 40 lowercase hex characters (160 random bits), the shape of
@@ -172,12 +171,8 @@ func (s *server) allowAny(w http.ResponseWriter, r *http.Request) bool {
 
 // userAgent is the client's name for itself, as the sessions list shows it.
 func userAgent(r *http.Request) string {
-	ua := strings.ToValidUTF8(r.UserAgent(), "")
-	for utf8.RuneCountInString(ua) > 256 {
-		ua = ua[:len(ua)-1]
-		ua = strings.ToValidUTF8(ua, "")
-	}
-	return ua
+	ua := []rune(strings.ToValidUTF8(r.UserAgent(), ""))
+	return string(ua[:min(len(ua), 256)])
 }
 
 // handleLogin exchanges a username and password for a new token. Every
