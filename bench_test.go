@@ -73,3 +73,12 @@ func BenchmarkProfilePatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPasswordHash is the cost of one argon2id hash at the default
+// parameters: what every register, login and password change pays.
+func BenchmarkPasswordHash(b *testing.B) {
+	h := newHasher(defaultArgon, newWorkLimit())
+	for b.Loop() {
+		h.encode("Sup3r-Secret!x")
+	}
+}
