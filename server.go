@@ -148,9 +148,15 @@ func (rt *router) handle(method, path string, needsAuth bool, h http.Handler) {
 }
 
 // plain registers a route outside the API, which answers only its method.
+// A path that ends in a slash matches only itself, as API paths do, not
+// everything under it.
 func (rt *router) plain(method, path string, h http.HandlerFunc) {
 	rt.plains = append(rt.plains, method+" "+path)
-	rt.mux.HandleFunc(method+" "+path, h)
+	pattern := method + " " + path
+	if strings.HasSuffix(path, "/") {
+		pattern += "{$}"
+	}
+	rt.mux.HandleFunc(pattern, h)
 }
 
 // finish registers, for every path, the OPTIONS answer and the 405 for the
