@@ -51,6 +51,8 @@ type server struct {
 	publicURL      string
 	corsOrigins    []string
 	now            func() time.Time
+	web            *webAssets
+	csp            string // the Content-Security-Policy of the browser app
 }
 
 // newServer returns the whole HTTP API as one handler.
@@ -61,6 +63,10 @@ func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now
+	}
+	web, err := loadWebAssets()
+	if err != nil {
+		return nil, err
 	}
 	work := newWorkLimit()
 	s := &server{
@@ -78,6 +84,8 @@ func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
 		publicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
 		corsOrigins:    cfg.corsOrigins,
 		now:            cfg.now,
+		web:            web,
+		csp:            pageCSP(cfg.publicURL),
 	}
 	if err := s.prepareMedia(); err != nil {
 		return nil, err
@@ -108,6 +116,8 @@ func addRoutes(rt *router, s *server) {
 	rt.finish()
 	rt.plain("GET", "/media/profile_pictures/{name}", s.handleMedia)
 	rt.plain("GET", "/healthz", s.handleHealth)
+	rt.plain("GET", "/", s.handlePage)
+	rt.plain("GET", "/static/{file}", s.handleStatic)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 	})
