@@ -116,6 +116,7 @@ func addRoutes(rt *router, s *server) {
 	rt.finish()
 	rt.plain("GET", "/media/profile_pictures/{name}", s.handleMedia)
 	rt.plain("GET", "/healthz", s.handleHealth)
+	rt.plain("GET", "/api/schema/", s.handleSchema)
 	rt.plain("GET", "/", s.handlePage)
 	rt.plain("GET", "/static/{file}", s.handleStatic)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,11 @@ import (
 //go:embed web
 var webFiles embed.FS
 
+// openAPIDoc describes every route, for front-end developers and tools.
+//
+//go:embed openapi.json
+var openAPIDoc []byte
+
 // asset is an embedded file ready to serve.
 type asset struct {
 	body        []byte
@@ -41,11 +46,12 @@ var assetTypes = map[string]string{
 	".svg": "image/svg+xml",
 }
 
-// webAssets is the app's page and its static files by name, each hashed
-// once at start.
+// webAssets is the app's page, its static files by name, and the OpenAPI
+// document, each hashed once at start.
 type webAssets struct {
 	page   asset
 	static map[string]asset
+	schema asset
 }
 
 func loadWebAssets() (*webAssets, error) {
@@ -56,6 +62,7 @@ func loadWebAssets() (*webAssets, error) {
 	wa := &webAssets{
 		page:   newAsset(page, "text/html; charset=utf-8"),
 		static: map[string]asset{},
+		schema: newAsset(openAPIDoc, "application/json"),
 	}
 	entries, err := fs.ReadDir(webFiles, "web/static")
 	if err != nil {
@@ -112,4 +119,10 @@ func (s *server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serveAsset(w, r, a, s.csp)
+}
+
+// handleSchema serves the OpenAPI document. It is data, not a page, so it
+// may load nothing at all.
+func (s *server) handleSchema(w http.ResponseWriter, r *http.Request) {
+	serveAsset(w, r, s.web.schema, "default-src 'none'")
 }
