@@ -51,6 +51,8 @@ type server struct {
 	publicURL      string
 	corsOrigins    []string
 	now            func() time.Time
+	web            *webAssets
+	csp            string // the Content-Security-Policy of the browser app
 }
 
 // newServer returns the whole HTTP API as one handler.
@@ -61,6 +63,10 @@ func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now
+	}
+	web, err := loadWebAssets()
+	if err != nil {
+		return nil, err
 	}
 	work := newWorkLimit()
 	s := &server{
@@ -78,6 +84,8 @@ func newServer(log *slog.Logger, db *store, cfg config) (http.Handler, error) {
 		publicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
 		corsOrigins:    cfg.corsOrigins,
 		now:            cfg.now,
+		web:            web,
+		csp:            pageCSP(cfg.publicURL),
 	}
 	if err := s.prepareMedia(); err != nil {
 		return nil, err
@@ -108,6 +116,9 @@ func addRoutes(rt *router, s *server) {
 	rt.finish()
 	rt.plain("GET", "/media/profile_pictures/{name}", s.handleMedia)
 	rt.plain("GET", "/healthz", s.handleHealth)
+	rt.plain("GET", "/api/schema/", s.handleSchema)
+	rt.plain("GET", "/", s.handlePage)
+	rt.plain("GET", "/static/{file}", s.handleStatic)
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 	})
@@ -148,9 +159,15 @@ func (rt *router) handle(method, path string, needsAuth bool, h http.Handler) {
 }
 
 // plain registers a route outside the API, which answers only its method.
+// A path that ends in a slash matches only itself, as API paths do, not
+// everything under it.
 func (rt *router) plain(method, path string, h http.HandlerFunc) {
 	rt.plains = append(rt.plains, method+" "+path)
-	rt.mux.HandleFunc(method+" "+path, h)
+	pattern := method + " " + path
+	if strings.HasSuffix(path, "/") {
+		pattern += "{$}"
+	}
+	rt.mux.HandleFunc(pattern, h)
 }
 
 // finish registers, for every path, the OPTIONS answer and the 405 for the

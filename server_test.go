@@ -66,10 +66,12 @@ func TestHeadProfile(t *testing.T) {
 func TestUnknownRoutesAndSlashes(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
-	for _, path := range []string{"/", "/api/accounts/nope/", "/api/accounts/profile/extra/", "/media/nope.png", "/media/profile_pictures/nope.png",
-		"/media/profile_pictures/00000000000000000000000000000000.png"} {
+	for _, path := range []string{"/index.html", "/api/accounts/nope/", "/api/accounts/profile/extra/", "/media/nope.png", "/media/profile_pictures/nope.png",
+		"/media/profile_pictures/00000000000000000000000000000000.png", "/static/", "/static/nope.js", "/static/app.js/x", "/api/schema/x"} {
 		wantBody(t, a.do("GET", path, nil), 404, `{"detail":"Not found."}`)
 	}
+	// The page answers GET only; every other method on / is an unknown route.
+	wantBody(t, a.do("POST", "/", nil), 404, `{"detail":"Not found."}`)
 	// A missing trailing slash is a 301 to the slashed path, query kept,
 	// as Django's APPEND_SLASH answers.
 	r := a.do("POST", "/api/accounts/register?x=1", nil)
