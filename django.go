@@ -59,18 +59,19 @@ func runImportDjango(ctx context.Context, args []string, getenv func(string) str
 	if o.from == "" {
 		return errors.New("import-django: -from is required: the Django app's SQLite database file")
 	}
-	o.maxUpload = int64(maxUpload)
+	o.maxUpload, o.batch = int64(maxUpload), importBatch
 	if err := o.run(ctx, stdout, stderr); err != nil {
 		return fmt.Errorf("import-django: %w", err)
 	}
 	return nil
 }
 
-// importOptions are import-django's flags.
+// importOptions are import-django's flags, and the batch size.
 type importOptions struct {
 	from, media, db string
 	merge           bool
 	maxUpload       int64
+	batch           int // rows per transaction
 }
 
 // run imports, reporting what it skips or changes on stderr and a summary
@@ -127,7 +128,7 @@ func (o importOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	defer tx.Rollback()
 	imp := &djangoImport{
-		src: tx, t: tables, st: st, pics: pics, media: root, stderr: stderr,
+		src: tx, t: tables, st: st, pics: pics, media: root, stderr: stderr, batch: o.batch,
 		ids: map[int64]int64{}, keys: map[string]djangoName{},
 	}
 	if err := imp.users(ctx); err != nil {
@@ -277,6 +278,7 @@ type djangoImport struct {
 	pics   *server  // decodes and saves pictures exactly as uploads are
 	media  *os.Root // the Django MEDIA_ROOT; nil without -media
 	stderr io.Writer
+	batch  int // rows per transaction
 
 	ids  map[int64]int64       // Django user id → ours, for every user imported
 	keys map[string]djangoName // username key → the first Django user seen with it
@@ -381,7 +383,7 @@ func (imp *djangoImport) readUsers(ctx context.Context, after int64) ([]djangoUs
 		coalesce(bio, ''), coalesce(profile_picture, ''), coalesce(first_name, ''), coalesce(last_name, ''),
 		coalesce(is_active, 0), coalesce(is_staff, 0), coalesce(is_superuser, 0),
 		coalesce(CAST(date_joined AS TEXT), ''), CAST(last_login AS TEXT)
-		FROM `+quoteIdent(imp.t.user)+` WHERE id > ? ORDER BY id LIMIT ?`, after, importBatch)
+		FROM `+quoteIdent(imp.t.user)+` WHERE id > ? ORDER BY id LIMIT ?`, after, imp.batch)
 	if err != nil {
 		return nil, err
 	}
@@ -622,7 +624,7 @@ func (imp *djangoImport) tokens(ctx context.Context) error {
 	for after := ""; ; {
 		var batch []djangoToken
 		rows, err := imp.src.QueryContext(ctx, `SELECT key, coalesce(CAST(created AS TEXT), ''), user_id FROM `+
-			quoteIdent(imp.t.token)+` WHERE key > ? ORDER BY key LIMIT ?`, after, importBatch)
+			quoteIdent(imp.t.token)+` WHERE key > ? ORDER BY key LIMIT ?`, after, imp.batch)
 		if err != nil {
 			return err
 		}
@@ -710,7 +712,7 @@ func (imp *djangoImport) follows(ctx context.Context) error {
 	for after := int64(0); ; {
 		var batch []djangoEdge
 		rows, err := imp.src.QueryContext(ctx, `SELECT id, from_user_id, to_user_id FROM `+
-			quoteIdent(imp.t.followers)+` WHERE id > ? ORDER BY id LIMIT ?`, after, importBatch)
+			quoteIdent(imp.t.followers)+` WHERE id > ? ORDER BY id LIMIT ?`, after, imp.batch)
 		if err != nil {
 			return err
 		}

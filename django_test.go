@@ -298,16 +298,21 @@ func TestImportDjangoMerge(t *testing.T) {
 	_, bobToken := a.register("BOB")                                           // id 1, which Django's alice has; username of Django's bob
 	a.register("zed")                                                          // id 2, which Django's bob has
 	wantStatus(t, a.do("GET", profilePath, nil, authHeader(bobToken)...), 200) // now in the server's cache
-	stdout, stderr, err := runImport("-from", from, "-media", media, "-db", filepath.Join(a.dir, "db.sqlite3"), "-merge")
-	if err != nil {
-		t.Fatalf("import: %v\n%s", err, stderr)
+	// Batches of four: a case clash and follows that cross batches.
+	var out, errs strings.Builder
+	o := importOptions{from: from, media: media, db: filepath.Join(a.dir, "db.sqlite3"), merge: true, maxUpload: 5 << 20, batch: 4}
+	if err := o.run(context.Background(), &out, &errs); err != nil {
+		t.Fatalf("import: %v\n%s", err, errs.String())
 	}
+	stdout, stderr := out.String(), errs.String()
 	if want := "imported users=9 edges=6 tokens=6 pictures=2; skipped users=2 edges=5 tokens=2; errors=4\n"; stdout != want {
 		t.Fatalf("summary:\n got %q\nwant %q\n%s", stdout, want, stderr)
 	}
 	for _, line := range []string{
 		"user 1 (alice): id taken here; imported as user 12",
 		"user 2 (bob): username taken here by user 1; skipped with its follows and token",
+		"user 9 (heidi): username differs only in case from user 8 (Heidi)",
+		"users 4/11\n", "users 8/11\n", "users 11/11\n", "tokens 4/8\n", "tokens 8/8\n", "follows 12/12\n",
 	} {
 		if !strings.Contains(stderr, line) {
 			t.Errorf("stderr lacks %q:\n%s", line, stderr)
