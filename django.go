@@ -109,7 +109,7 @@ func (o importOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		return err
 	}
 	if existing > 0 && !o.merge {
-		return fmt.Errorf("%s already has %d users; give -merge to import beside them", o.db, existing)
+		return fmt.Errorf("%s already has users (%d); give -merge to import beside them", o.db, existing)
 	}
 	pics := &server{
 		log:       slog.New(slog.NewTextHandler(stderr, nil)),

@@ -261,7 +261,7 @@ func TestImportDjango(t *testing.T) {
 
 	t.Run("second import", func(t *testing.T) {
 		_, _, err := runImport("-from", from, "-media", media, "-db", dbPath)
-		if err == nil || !strings.Contains(err.Error(), "already has 10 users; give -merge") {
+		if err == nil || !strings.Contains(err.Error(), "already has users (10); give -merge") {
 			t.Fatalf("a second import without -merge: %v", err)
 		}
 		const counts = "SELECT json_array((SELECT count(*) FROM users), (SELECT count(*) FROM follows), " +
