@@ -216,8 +216,17 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setLogUser(w, u.ID)
+	// A hash in another format or at other costs, such as one imported from
+	// Django, is replaced now: this is the only time the password is known.
+	var newHash string
+	if !s.hasher.current(hash) {
+		if newHash, err = s.hasher.hash(r.Context(), password); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
 	token := newTokenKey()
-	if err := s.db.login(r.Context(), u.ID, tokenDigest(token), s.now(), userAgent(r)); err != nil {
+	if err := s.db.login(r.Context(), u.ID, tokenDigest(token), s.now(), userAgent(r), hash, newHash); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -256,8 +265,10 @@ func insertToken(ctx context.Context, tx *sql.Tx, userID int64, d digest, now ti
 	return nil
 }
 
-// login records a login: a new token and the user's last_login.
-func (st *store) login(ctx context.Context, userID int64, d digest, now time.Time, agent string) error {
+// login records a login: a new token and the user's last_login. A
+// non-empty newHash replaces the password hash the login was checked
+// against, oldHash, unless the password has changed since.
+func (st *store) login(ctx context.Context, userID int64, d digest, now time.Time, agent, oldHash, newHash string) error {
 	tx, err := st.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
@@ -268,6 +279,11 @@ func (st *store) login(ctx context.Context, userID int64, d digest, now time.Tim
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE users SET last_login = ? WHERE id = ?", formatTime(now), userID); err != nil {
 		return fmt.Errorf("login: last_login: %w", err)
+	}
+	if newHash != "" {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET password = ? WHERE id = ? AND password = ?", newHash, userID, oldHash); err != nil {
+			return fmt.Errorf("login: rehash: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("login: %w", err)

@@ -228,3 +228,36 @@ func TestWritesReachTheCache(t *testing.T) {
 	wantBody(t, a.json("POST", loginPath, "", map[string]any{"username": "alice", "password": goodPassword}), 400,
 		`{"non_field_errors":["Unable to log in with provided credentials."]}`)
 }
+
+// TestLoginUpgradesHash checks that a hash in a format other than our
+// current argon2id, such as one imported from Django, lets its user in and
+// is replaced by ours on that login.
+func TestLoginUpgradesHash(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	a.register("alice")
+	v := djangoVectors[0]
+	if _, err := a.db.w.Exec("UPDATE users SET password = ?", v.encoded); err != nil {
+		t.Fatal(err)
+	}
+	storedHash := func() string {
+		var hash string
+		if err := a.db.r.QueryRow("SELECT password FROM users").Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	wantStatus(t, a.json("POST", loginPath, "", map[string]any{"username": "alice", "password": v.password + "!"}), 400)
+	if storedHash() != v.encoded {
+		t.Fatal("a failed login changed the hash")
+	}
+	wantStatus(t, a.json("POST", loginPath, "", map[string]any{"username": "alice", "password": v.password}), 200)
+	upgraded := storedHash()
+	if !strings.HasPrefix(upgraded, "argon2$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("want our argon2id hash after login, got %q", upgraded)
+	}
+	wantStatus(t, a.json("POST", loginPath, "", map[string]any{"username": "alice", "password": v.password}), 200)
+	if storedHash() != upgraded {
+		t.Fatal("a current hash was replaced again")
+	}
+}

@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return runBackup(ctx, args[1:], getenv, stdout, stderr)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
+		case "import-django":
+			return runImportDjango(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
@@ -56,7 +58,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the socialapi accounts API. Every flag defaults to the environment variable named beside it.\n\n", args[0])
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the socialapi accounts API. Every flag defaults to the environment variable named beside it.\n"+
+			"The import-django command brings over the data of the Django version (see import-django -h).\n\n", args[0])
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", envOr(getenv, "SOCIALAPI_ADDR", "127.0.0.1:8000"), "listen `address` (SOCIALAPI_ADDR)")

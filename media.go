@@ -12,7 +12,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,7 +102,13 @@ func (s *server) pictureField(w http.ResponseWriter, r *http.Request, fe fieldEr
 			fe.add(field, msgEmptyFile)
 			return pictureInput{}, true
 		}
-		img, format, msg, err := s.decodePicture(r.Context(), fh)
+		f, err := fh.Open()
+		if err != nil {
+			s.serverError(w, r, fmt.Errorf("open upload: %w", err))
+			return pictureInput{}, false
+		}
+		img, format, msg, err := s.decodePicture(r.Context(), f)
+		f.Close()
 		if err != nil {
 			s.serverError(w, r, err)
 			return pictureInput{}, false
@@ -123,14 +128,10 @@ func (s *server) pictureField(w http.ResponseWriter, r *http.Request, fe fieldEr
 	return pictureInput{}, true
 }
 
-// decodePicture decodes an uploaded file. msg is the field error when the
-// file is not an acceptable image; err is a failure of the server's own.
-func (s *server) decodePicture(ctx context.Context, fh *multipart.FileHeader) (img image.Image, format, msg string, err error) {
-	f, err := fh.Open()
-	if err != nil {
-		return nil, "", "", fmt.Errorf("open upload: %w", err)
-	}
-	defer f.Close()
+// decodePicture decodes a picture file, uploaded or imported. msg is the
+// field error when the file is not an acceptable image; err is a failure
+// of the server's own.
+func (s *server) decodePicture(ctx context.Context, f io.ReadSeeker) (img image.Image, format, msg string, err error) {
 	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
 		return nil, "", msgInvalidImage, nil
@@ -139,7 +140,7 @@ func (s *server) decodePicture(ctx context.Context, fh *multipart.FileHeader) (i
 		return nil, "", msgImageTooBig, nil
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, "", "", fmt.Errorf("rewind upload: %w", err)
+		return nil, "", "", fmt.Errorf("rewind picture: %w", err)
 	}
 	if err := acquire(ctx, s.work); err != nil {
 		return nil, "", "", err

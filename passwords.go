@@ -4,20 +4,28 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // commonPasswordsGz is Django's list of the 20,000 most common passwords.
@@ -134,7 +142,7 @@ var defaultArgon = argonParams{memory: 19 * 1024, time: 2, threads: 1}
 type hasher struct {
 	params argonParams
 	work   chan struct{}
-	dummy  string // well-formed, matches no password; verified for unknown users
+	dummy  passwordCheck // matches no password; run for unknown users and unusable hashes
 }
 
 func newWorkLimit() chan struct{} { return make(chan struct{}, runtime.GOMAXPROCS(0)) }
@@ -143,7 +151,7 @@ func newHasher(p argonParams, work chan struct{}) *hasher {
 	salt, sum := make([]byte, 16), make([]byte, 32)
 	rand.Read(salt)
 	rand.Read(sum)
-	return &hasher{params: p, work: work, dummy: formatArgon2(p, salt, sum)}
+	return &hasher{params: p, work: work, dummy: argonHash{id: true, params: p, salt: salt, sum: sum}.check}
 }
 
 // acquire waits for a work slot; release gives it back.
@@ -169,11 +177,17 @@ func (h *hasher) hash(ctx context.Context, password string) (string, error) {
 	return h.encode(password), nil
 }
 
+// Our argon2id hashes have a salt and a key of these sizes, in bytes.
+const (
+	argonSaltLen = 16
+	argonKeyLen  = 32
+)
+
 func (h *hasher) encode(password string) string {
-	salt := make([]byte, 16)
+	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
 	p := h.params
-	return formatArgon2(p, salt, argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, 32))
+	return formatArgon2(p, salt, argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, argonKeyLen))
 }
 
 func formatArgon2(p argonParams, salt, sum []byte) string {
@@ -182,44 +196,170 @@ func formatArgon2(p argonParams, salt, sum []byte) string {
 		argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(sum))
 }
 
-// verify reports whether password matches encoded. An empty or unreadable
-// encoded hash is checked against the dummy hash, taking the same time, and
-// never matches.
+// verify reports whether password matches encoded, which may be any hash
+// parseHash reads. An empty, unusable or unreadable hash never matches, and
+// costs the same as one of ours: the dummy hash is checked instead.
 func (h *hasher) verify(ctx context.Context, encoded, password string) (bool, error) {
 	if err := acquire(ctx, h.work); err != nil {
 		return false, err
 	}
 	defer release(h.work)
-	p, salt, want, err := parseArgon2(encoded)
+	check, err := parseHash(encoded)
 	if err != nil {
-		p, salt, want, _ = parseArgon2(h.dummy)
-		argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
+		h.dummy(password)
 		return false, nil
 	}
-	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return check(password), nil
+}
+
+// current reports whether encoded is an argon2id hash as this hasher makes
+// them now. Any other hash is replaced after the next successful login.
+func (h *hasher) current(encoded string) bool {
+	a, err := parseArgon2(encoded)
+	return err == nil && a.id && a.params == h.params && len(a.salt) == argonSaltLen && len(a.sum) == argonKeyLen
 }
 
 var errBadHash = errors.New("unreadable password hash")
 
-// parseArgon2 reads an argon2id hash written by encode (or by Django).
-func parseArgon2(encoded string) (argonParams, []byte, []byte, error) {
-	var p argonParams
+// passwordCheck reports whether a password matches one parsed hash.
+type passwordCheck func(password string) bool
+
+// Bounds on what a stored hash may ask for, far above what Django or this
+// program writes (Django 6.0: 1,200,000 PBKDF2 iterations, bcrypt cost 12,
+// argon2 at 100 MiB and two passes), so that a tampered or hostile row
+// cannot make one login cost more than a second or two.
+const (
+	maxPBKDF2Iterations = 5_000_000
+	maxBcryptCost       = 14
+	maxArgonMemory      = 256 << 10 // KiB
+	maxArgonWork        = 1 << 20   // memory × passes, in KiB
+	maxArgonThreads     = 64
+)
+
+// parseHash reads a password hash in one of the formats Django's hashers
+// write, of which argon2id is our own: "pbkdf2_sha256$" and
+// "pbkdf2_sha1$" (iterations, salt, base64 key), "argon2$" (argon2id or
+// the older argon2i, version 19), "bcrypt_sha256$" (bcrypt of the hex
+// SHA-256 of the password) and "md5$" (salt, hex MD5 of salt and password;
+// an empty salt is Django's unsalted MD5). Anything else, an unusable
+// password ("!…") included, is errBadHash, as is a cost beyond the bounds.
+func parseHash(encoded string) (passwordCheck, error) {
+	algorithm, rest, _ := strings.Cut(encoded, "$")
+	switch algorithm {
+	case "argon2":
+		a, err := parseArgon2(encoded)
+		if err != nil {
+			return nil, err
+		}
+		return a.check, nil
+	case "pbkdf2_sha256":
+		return parsePBKDF2(rest, sha256.New)
+	case "pbkdf2_sha1":
+		return parsePBKDF2(rest, sha1.New)
+	case "bcrypt_sha256":
+		return parseBcryptSHA256(rest)
+	case "md5":
+		return parseMD5(rest)
+	}
+	return nil, errBadHash
+}
+
+// argonHash is a parsed argon2 hash.
+type argonHash struct {
+	id        bool // argon2id; otherwise argon2i
+	params    argonParams
+	salt, sum []byte
+}
+
+func (a argonHash) check(password string) bool {
+	p, key := a.params, argon2.Key
+	if a.id {
+		key = argon2.IDKey
+	}
+	got := key([]byte(password), a.salt, p.time, p.memory, p.threads, uint32(len(a.sum)))
+	return subtle.ConstantTimeCompare(got, a.sum) == 1
+}
+
+// parseArgon2 reads an argon2 hash written by encode or by Django:
+// "argon2$argon2id$v=19$m=…,t=…,p=…$salt$key", or argon2i for hashes from
+// before Django 1.11. The version-less hashes of argon2 1.0 are refused.
+func parseArgon2(encoded string) (argonHash, error) {
+	var a argonHash
 	fields := strings.Split(encoded, "$")
-	if len(fields) != 6 || fields[0] != "argon2" || fields[1] != "argon2id" || fields[2] != fmt.Sprintf("v=%d", argon2.Version) {
-		return p, nil, nil, errBadHash
+	if len(fields) != 6 || fields[0] != "argon2" || fields[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return a, errBadHash
 	}
-	if _, err := fmt.Sscanf(fields[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil {
-		return p, nil, nil, errBadHash
+	switch fields[1] {
+	case "argon2id":
+		a.id = true
+	case "argon2i":
+	default:
+		return a, errBadHash
 	}
-	// Refuse costs no hash of ours has, so a tampered row cannot stall a login.
-	if p.memory < 8 || p.memory > 1<<20 || p.time < 1 || p.time > 16 || p.threads < 1 {
-		return p, nil, nil, errBadHash
+	p := &a.params
+	var rest string // whatever follows p=, which must be nothing but the "$" added
+	if n, _ := fmt.Sscanf(fields[3]+"$", "m=%d,t=%d,p=%d%s", &p.memory, &p.time, &p.threads, &rest); n != 4 || rest != "$" {
+		return a, errBadHash
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(fields[4])
-	sum, err2 := base64.RawStdEncoding.DecodeString(fields[5])
-	if err1 != nil || err2 != nil || len(salt) < 8 || len(sum) < 16 || len(sum) > 64 {
-		return p, nil, nil, errBadHash
+	if p.memory < 8 || p.memory > maxArgonMemory || p.time < 1 || uint64(p.memory)*uint64(p.time) > maxArgonWork ||
+		p.threads < 1 || p.threads > maxArgonThreads {
+		return a, errBadHash
 	}
-	return p, salt, sum, nil
+	var err1, err2 error
+	a.salt, err1 = base64.RawStdEncoding.DecodeString(fields[4])
+	a.sum, err2 = base64.RawStdEncoding.DecodeString(fields[5])
+	if err1 != nil || err2 != nil || len(a.salt) < 8 || len(a.sum) < 16 || len(a.sum) > 64 {
+		return a, errBadHash
+	}
+	return a, nil
+}
+
+// parsePBKDF2 reads the rest of Django's "pbkdf2_<hash>$iterations$salt$key",
+// the key in padded base64. The salt is used as the text it is.
+func parsePBKDF2[H hash.Hash](rest string, newHash func() H) (passwordCheck, error) {
+	fields := strings.Split(rest, "$")
+	if len(fields) != 3 || fields[1] == "" {
+		return nil, errBadHash
+	}
+	iterations, err := strconv.Atoi(fields[0])
+	if err != nil || iterations < 1 || iterations > maxPBKDF2Iterations || strconv.Itoa(iterations) != fields[0] {
+		return nil, errBadHash
+	}
+	want, err := base64.StdEncoding.DecodeString(fields[2])
+	if err != nil || len(want) != newHash().Size() {
+		return nil, errBadHash
+	}
+	salt := []byte(fields[1])
+	return func(password string) bool {
+		got, err := pbkdf2.Key(newHash, password, salt, iterations, len(want))
+		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	}, nil
+}
+
+// parseBcryptSHA256 reads the rest of Django's "bcrypt_sha256$$2b$…": a
+// bcrypt hash of the hex SHA-256 of the password, which keeps passwords
+// longer than bcrypt's 72 bytes whole.
+func parseBcryptSHA256(rest string) (passwordCheck, error) {
+	stored := []byte(rest)
+	cost, err := bcrypt.Cost(stored)
+	if err != nil || cost > maxBcryptCost {
+		return nil, errBadHash
+	}
+	return func(password string) bool {
+		sum := sha256.Sum256([]byte(password))
+		return bcrypt.CompareHashAndPassword(stored, []byte(hex.EncodeToString(sum[:]))) == nil
+	}, nil
+}
+
+// parseMD5 reads the rest of Django's "md5$salt$hex".
+func parseMD5(rest string) (passwordCheck, error) {
+	salt, sum, ok := strings.Cut(rest, "$")
+	want, err := hex.DecodeString(sum)
+	if !ok || err != nil || len(want) != md5.Size {
+		return nil, errBadHash
+	}
+	return func(password string) bool {
+		got := md5.Sum([]byte(salt + password))
+		return subtle.ConstantTimeCompare(got[:], want) == 1
+	}, nil
 }
