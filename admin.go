@@ -199,20 +199,31 @@ func createUser(ctx context.Context, dbPath, username, email string, staff, supe
 	return nil
 }
 
+// existingUser opens an existing database and finds a user in it; the
+// caller closes the store.
+func existingUser(ctx context.Context, dbPath, username string) (*store, *User, error) {
+	st, err := openExisting(dbPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, _, err := st.userForLogin(ctx, usernameKey(username))
+	if err != nil {
+		st.Close()
+		if errors.Is(err, errNotFound) {
+			return nil, nil, fmt.Errorf("no user named %q", username)
+		}
+		return nil, nil, err
+	}
+	return st, u, nil
+}
+
 // setUserPassword sets a new password and revokes every token of the user.
 func setUserPassword(ctx context.Context, dbPath, username string, stdin io.Reader, stdout, stderr io.Writer) error {
-	st, err := openExisting(dbPath)
+	st, u, err := existingUser(ctx, dbPath, username)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, _, err := st.userForLogin(ctx, usernameKey(username))
-	if errors.Is(err, errNotFound) {
-		return fmt.Errorf("no user named %q", username)
-	}
-	if err != nil {
-		return err
-	}
 	password, err := readPassword(stdin, stderr)
 	if err != nil {
 		return err
@@ -308,18 +319,11 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if username == "" || len(rest) > 0 {
 		return fmt.Errorf("usage: socialapi %s", usage)
 	}
-	st, err := openExisting(dbPath)
+	st, u, err := existingUser(ctx, dbPath, username)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, _, err := st.userForLogin(ctx, usernameKey(username))
-	if errors.Is(err, errNotFound) {
-		return fmt.Errorf("no user named %q", username)
-	}
-	if err != nil {
-		return err
-	}
 	key := newTokenKey()
 	tx, err := st.w.BeginTx(ctx, nil)
 	if err != nil {

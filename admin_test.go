@@ -28,18 +28,6 @@ func admin(t *testing.T, dir, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// eventually retries ok for a second.
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not seen within a second", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestUserCreateAndList(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

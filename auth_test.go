@@ -182,26 +182,16 @@ func TestCacheSeesOtherProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	eventually := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not seen within a second", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	if _, err := other.ExecContext(context.Background(), "UPDATE users SET bio = 'set elsewhere'"); err != nil {
 		t.Fatal(err)
 	}
-	eventually("bio changed by another process", func() bool {
+	eventually(t, "bio changed by another process", func() bool {
 		return a.do("GET", profilePath, nil, authHeader(token)...).obj(t)["bio"] == "set elsewhere"
 	})
 	if _, err := other.ExecContext(context.Background(), "DELETE FROM tokens"); err != nil {
 		t.Fatal(err)
 	}
-	eventually("token deleted by another process", func() bool {
+	eventually(t, "token deleted by another process", func() bool {
 		return a.do("GET", profilePath, nil, authHeader(token)...).status == 401
 	})
 }

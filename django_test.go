@@ -8,13 +8,11 @@ import (
 	"image"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // djangoExpected is testdata/django/expected.json: what the Django
@@ -57,29 +55,6 @@ func runImport(args ...string) (stdout, stderr string, err error) {
 	err = run(context.Background(), append([]string{"socialapi", "import-django"}, args...),
 		func(string) string { return "" }, nil, &out, &errs)
 	return out.String(), errs.String(), err
-}
-
-// serveFile serves the database at path, as the server would, with pictures
-// in media/ beside it.
-func serveFile(t *testing.T, path string) *app {
-	t.Helper()
-	st, err := openStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config{mediaDir: filepath.Join(filepath.Dir(path), "media"), maxUpload: 5 << 20, hash: testArgon,
-		throttleLogin: rate{n: 10, per: time.Minute}}
-	logs := &syncBuffer{}
-	h, err := newServer(slog.New(slog.NewTextHandler(logs, nil)), st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
-	return &app{t: t, url: ts.URL, dir: filepath.Dir(path), db: st, mediaDir: cfg.mediaDir, logs: logs}
 }
 
 // usernames reads a follow list, newest first.
@@ -132,7 +107,7 @@ func TestImportDjango(t *testing.T) {
 		}
 	}
 
-	a := serveFile(t, dbPath)
+	a := newAppAt(t, filepath.Dir(dbPath), func(*config) {})
 	imported := func(name string) bool { return name != "heidi" }
 
 	t.Run("columns", func(t *testing.T) {

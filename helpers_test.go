@@ -270,3 +270,15 @@ func mustJSONString(t *testing.T, v any) string { return string(mustJSON(t, v)) 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// eventually retries ok for a second.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not seen within a second", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
