@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		case "import-django":
 			return runImportDjango(ctx, args[1:], getenv, stdout, stderr)
+		case "seed":
+			return runSeed(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
