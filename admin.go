@@ -30,12 +30,12 @@ func subcommand(name string, args []string, getenv func(string) string, stderr i
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: socialapi %s\n\n", usage)
+		fmt.Fprintf(fs.Output(), "Usage: socialapi %s\n\n", usage)
 		fs.PrintDefaults()
 	}
 	dbPath := dbFlag(fs, getenv)
 	define(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", nil, err
 	}
 	return *dbPath, fs.Args(), nil

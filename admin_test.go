@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -235,5 +236,25 @@ func TestCheck(t *testing.T) {
 	}
 	if out, _ := admin(t, dir, "", "check"); !strings.Contains(out, "1 referenced, 0 orphaned, 1 missing") {
 		t.Fatalf("check with the picture gone:\n%s", out)
+	}
+}
+
+// TestCommandMistakes checks that a mistake on the command line is one
+// error, with no usage dump, and that asking for the usage is not an error.
+func TestCommandMistakes(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"user", "create", "-bogus"}, {"backup"}, {"token"}, {"user", "fly", "-username", "x"}, {"seed", "-x"}, {"-nope"}} {
+		var stderr strings.Builder
+		err := run(context.Background(), append([]string{"socialapi"}, args...), func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+		if err == nil || strings.Contains(err.Error(), "\n") || stderr.Len() != 0 {
+			t.Fatalf("%v: error %v, stderr %q", args, err, stderr.String())
+		}
+	}
+	for _, args := range [][]string{{"user", "list", "-h"}, {"backup", "-h"}, {"check", "-h"}, {"import-django", "-h"}, {"seed", "-h"}} {
+		var stderr strings.Builder
+		err := run(context.Background(), append([]string{"socialapi"}, args...), func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+		if err != nil || !strings.Contains(stderr.String(), "Usage: socialapi") {
+			t.Fatalf("%v: error %v, stderr %q", args, err, stderr.String())
+		}
 	}
 }

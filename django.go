@@ -30,7 +30,7 @@ func runImportDjango(ctx context.Context, args []string, getenv func(string) str
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: socialapi %s -from DJANGO_DB [-media DJANGO_MEDIA_ROOT] [-merge] [-db FILE]\n\n"+
+		fmt.Fprintf(flags.Output(), "Usage: socialapi %s -from DJANGO_DB [-media DJANGO_MEDIA_ROOT] [-merge] [-db FILE]\n\n"+
 			"Imports the users, follows, tokens and profile pictures of the Django social_media_api.\n\n", args[0])
 		flags.PrintDefaults()
 	}
@@ -47,10 +47,7 @@ func runImportDjango(ctx context.Context, args []string, getenv func(string) str
 		}
 	}
 	flags.Var(&maxUpload, "max-upload", "largest accepted picture `size`, in bytes or with KiB/MiB, as for uploads (SOCIALAPI_MAX_UPLOAD)")
-	if err := flags.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := parseFlags(flags, args[1:]); err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {

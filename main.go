@@ -32,7 +32,16 @@ func main() {
 }
 
 // run runs the subcommand args names; with none, or "serve", the server.
+// Asking for a command's usage (-h) is not an error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 1 {
 		switch args[1] {
 		case "serve":
@@ -60,7 +69,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nServes the socialapi accounts API. Every flag defaults to the environment variable named beside it.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: %s [flags]\n\nServes the socialapi accounts API. Every flag defaults to the environment variable named beside it.\n"+
 			"The import-django command brings over the data of the Django version (see import-django -h).\n\n", args[0])
 		fs.PrintDefaults()
 	}
@@ -93,10 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fs.Var(f.value, f.name, f.help+" ("+env+")")
 	}
 	logJSON := fs.Bool("log-json", getenv("SOCIALAPI_LOG_JSON") != "", "log as JSON lines instead of text (SOCIALAPI_LOG_JSON)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -162,6 +168,23 @@ func newHTTPServer(h http.Handler, log slog.Handler) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log, slog.LevelWarn),
 	}
+}
+
+// parseFlags parses a command's flags. It prints the usage only when asked
+// (-h, returning flag.ErrHelp); any other mistake is one line of error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w (-h lists the flags)", fs.Name(), err)
+	}
+	return nil
 }
 
 // dbFlag is the -db flag every subcommand takes.

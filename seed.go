@@ -47,7 +47,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: socialapi %s -db FILE -users N -edges M [-seed S]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: socialapi %s -db FILE -users N -edges M [-seed S]\n\n"+
 			"Fills a new database with N users and M follows, for benchmarks. A few accounts get most of\n"+
 			"the followers (a power law); followers are picked uniformly. Every user can log in with the\n"+
 			"password %s. The same seed gives the same users and graph.\n\n", args[0], seedPassword)
@@ -57,10 +57,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	users := fs.Int("users", 0, "`number` of users")
 	edges := fs.Int("edges", 0, "`number` of follows")
 	seed := fs.Uint64("seed", 1, "random `seed`")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	maxEdges := int64(*users) * int64(*users-1)
