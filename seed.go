@@ -29,7 +29,7 @@ const (
 
 const (
 	// seedMaxUsers keeps user ids within the 32 bits that drawFollows packs
-	// them into, and the edge arrays within memory.
+	// each of them into.
 	seedMaxUsers = 100_000_000
 	// seedDrawsPerEdge bounds the draws spent looking for distinct edges
 	// when the graph asked for is too dense for the skew to fill.
