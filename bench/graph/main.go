@@ -110,6 +110,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	get := func(target func() string) func() ([]byte, error) {
 		return func() ([]byte, error) { return c.do(ctx, "GET", target(), anyToken()) }
 	}
+	// single alternates follow and unfollow of one pair at a time, so each
+	// request is timed alone.
+	var pending *pair
+	single := func() ([]byte, error) {
+		verb := "unfollow"
+		if pending == nil {
+			p := pairs[rand.IntN(len(pairs))]
+			pending, verb = &p, "follow"
+		} else {
+			defer func() { pending = nil }()
+		}
+		id := strconv.FormatInt(pending.followee, 10)
+		return c.do(ctx, "POST", c.path("/api/accounts/"+verb+"/"+id+"/"), tokens[pending.follower])
+	}
 	var results []result
 	for _, m := range []struct {
 		name, unit string
@@ -124,6 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return c.do(ctx, "POST", c.path("/api/accounts/unfollow/"+id+"/"), tokens[p.follower])
 		}, nil},
+		{"one request of those (follow or unfollow)", "req/s", single, nil},
 		{fmt.Sprintf("followers of user %d (%d of them), page 1", s.top, s.topFollowers), "req/s",
 			get(func() string { return first }), checkPage},
 		{fmt.Sprintf("followers of user %d, page %d", s.top, page), "req/s",
