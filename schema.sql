@@ -27,6 +27,10 @@ CREATE TABLE users (
 	last_login      TEXT
 ) STRICT;
 
+-- Search pages through active usernames in order, and counts its matches
+-- from this index alone.
+CREATE INDEX users_active_username ON users (username_key) WHERE is_active;
+
 -- follows is the followers many-to-many: follower_id follows followee_id
 -- since created (Unix microseconds). The primary key answers "does A follow
 -- B"; the two indexes list a user's followers and followings newest first.
