@@ -81,7 +81,8 @@ func TestUserCreateAndList(t *testing.T) {
 // TestAdminChangesReachRunningServer runs the admin commands on the file a
 // server is serving and checks that the server honours them within a second.
 func TestAdminChangesReachRunningServer(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the second it allows is for the server, not for a
+	// machine busy with the CPU-heavy tests that run in parallel.
 	dir := t.TempDir()
 	a := newAppAt(t, dir, func(*config) {})
 	ms := a.members("user", 2)
