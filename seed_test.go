@@ -141,7 +141,7 @@ func TestSeedSameSeedSameGraph(t *testing.T) {
 		defer conn.Close()
 		var s string
 		err = conn.QueryRow(`SELECT (SELECT group_concat(username, ',') FROM (SELECT username FROM users ORDER BY id)) ||
-			(SELECT group_concat(follower_id || '>' || followee_id, ',') FROM follows)`).Scan(&s)
+			(SELECT group_concat(e, ',') FROM (SELECT follower_id || '>' || followee_id AS e FROM follows ORDER BY follower_id, followee_id))`).Scan(&s)
 		if err != nil {
 			t.Fatal(err)
 		}
