@@ -150,6 +150,12 @@ func (s *server) decodePicture(ctx context.Context, f io.ReadSeeker) (img image.
 	if err != nil {
 		return nil, "", msgInvalidImage, nil
 	}
+	if format == "jpeg" {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, "", "", fmt.Errorf("rewind picture: %w", err)
+		}
+		img = orient(img, jpegOrientation(f))
+	}
 	return img, format, "", nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"image"
+	"image/color"
+	"image/jpeg"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -217,4 +219,92 @@ func pngHeader(w, h uint32) []byte {
 	b.Write(chunk)
 	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
 	return b.Bytes()
+}
+
+// exifJPEG is a JPEG of img with an EXIF block that gives orientation o.
+func exifJPEG(img image.Image, o uint16) []byte {
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, &jpeg.Options{Quality: 95})
+	plain := b.Bytes()
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08\x00\x01") // big-endian, IFD at 8, one entry
+	entry := make([]byte, 12)
+	binary.BigEndian.PutUint16(entry[0:], 0x0112)
+	binary.BigEndian.PutUint16(entry[2:], 3)
+	binary.BigEndian.PutUint32(entry[4:], 1)
+	binary.BigEndian.PutUint16(entry[8:], o)
+	exif := append(append([]byte("Exif\x00\x00"), tiff...), append(entry, 0, 0, 0, 0)...)
+	seg := []byte{0xFF, 0xE1, 0, 0}
+	binary.BigEndian.PutUint16(seg[2:], uint16(len(exif)+2))
+	return append(append(append([]byte{}, plain[:2]...), append(seg, exif...)...), plain[2:]...)
+}
+
+// TestPictureTurnedUpright uploads a photo whose EXIF says to turn it a
+// quarter clockwise, as phones write portraits, and checks that what is
+// stored is upright.
+func TestPictureTurnedUpright(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	_, token := a.register("alice")
+	// 32×16, left half red, right half blue: upright it is 16×32, red on top.
+	src := image.NewRGBA(image.Rect(0, 0, 32, 16))
+	for x := range 32 {
+		for y := range 16 {
+			c := color.RGBA{0, 0, 255, 255}
+			if x < 16 {
+				c = color.RGBA{255, 0, 0, 255}
+			}
+			src.Set(x, y, c)
+		}
+	}
+	body := a.do("GET", a.picture(token, "portrait.jpg", exifJPEG(src, 6)), nil).body
+	img, err := jpeg.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 16 || b.Dy() != 32 {
+		t.Fatalf("stored %v, want 16×32", b)
+	}
+	if r, _, bl, _ := img.At(8, 4).RGBA(); r < bl {
+		t.Fatal("the top is not the red half: the turn went the wrong way")
+	}
+	if r, _, bl, _ := img.At(8, 28).RGBA(); bl < r {
+		t.Fatal("the bottom is not the blue half")
+	}
+}
+
+func TestOrientInverses(t *testing.T) {
+	t.Parallel()
+	src := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i * 9)
+	}
+	same := func(img image.Image) bool {
+		if img.Bounds() != src.Bounds() {
+			return false
+		}
+		for y := range 2 {
+			for x := range 3 {
+				if img.At(x, y) != src.At(x, y) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	// Each pair undoes itself: mirrors and half turns twice, quarter turns
+	// one way then the other.
+	for _, pair := range [][2]int{{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {7, 7}, {6, 8}, {8, 6}} {
+		if !same(orient(orient(src, pair[0]), pair[1])) {
+			t.Fatalf("orientation %d then %d is not the original", pair[0], pair[1])
+		}
+	}
+	if got := orient(src, 6).Bounds(); got.Dx() != 2 || got.Dy() != 3 {
+		t.Fatalf("a quarter turn of 3×2 gave %v", got)
+	}
+	if o := jpegOrientation(bytes.NewReader(exifJPEG(src, 8))); o != 8 {
+		t.Fatalf("read orientation %d, want 8", o)
+	}
+	if o := jpegOrientation(bytes.NewReader(jpegBytes())); o != 1 {
+		t.Fatalf("a JPEG without EXIF: orientation %d", o)
+	}
 }
