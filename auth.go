@@ -178,7 +178,7 @@ func userAgent(r *http.Request) string {
 // handleLogin exchanges a username and password for a new token. Every
 // login issues a fresh token; earlier ones stay valid.
 func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.allowAny(w, r) || !s.throttleIP(w, r) {
+	if !s.allowAny(w, r) || !s.throttleIP(w, r, "login") {
 		return
 	}
 	in, ok := s.readInput(w, r)

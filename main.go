@@ -88,7 +88,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		{&maxUpload, "max-upload", "largest accepted picture `size`, in bytes or with KiB/MiB"},
 		{&tokenTTL, "token-ttl", "how long a token may go unused before it expires, as a Go `duration` such as 720h; 0 never"},
 		{&throttleLogin, "throttle-login", "failed logins allowed per username, as a `rate` such as 10/min; 0 turns it off"},
-		{&throttleIP, "throttle-ip", "registrations and logins allowed per client address, as a `rate` such as 30/min; 0 turns it off"},
+		{&throttleIP, "throttle-ip", "registrations, and separately logins, allowed per client address, as a `rate` such as 30/min; 0 turns it off"},
 		{&proxies, "trusted-proxies", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed"},
 		{&publicURL, "public-url", "`URL` that absolute links (pictures, pages) start with, instead of the request's Host"},
 		{&origins, "cors-origins", "comma-separated `origins` that browsers may call the API from"},

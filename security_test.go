@@ -244,6 +244,17 @@ func TestIPThrottle(t *testing.T) {
 	wantStatus(t, reg("u4", "203.0.113.7, 198.51.100.1"), 201)
 	wantStatus(t, reg("u5", "198.51.100.1, 203.0.113.7"), 429)
 	wantStatus(t, reg("u6", "203.0.113.7, 10.0.0.1"), 201) // 10.0.0.1 is not a trusted proxy here
+	// Logging in has a budget of its own.
+	for range 3 {
+		wantStatus(t, a.do("POST", loginPath, strings.NewReader(`{"username":"u0","password":"`+goodPassword+`"}`),
+			"Content-Type", "application/json", "X-Forwarded-For", "203.0.113.7"), 200)
+	}
+	r := a.do("POST", loginPath, strings.NewReader(`{"username":"u0","password":"`+goodPassword+`"}`),
+		"Content-Type", "application/json", "X-Forwarded-For", "203.0.113.7")
+	wantStatus(t, r, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
 	clock.advance(time.Minute)
 	wantStatus(t, reg("u7", "203.0.113.7"), 201)
 }

@@ -151,10 +151,11 @@ func writeThrottled(w http.ResponseWriter, wait time.Duration) {
 	writeDetail(w, http.StatusTooManyRequests, fmt.Sprintf("Request was throttled. Expected available in %d %s.", secs, unit))
 }
 
-// throttleIP applies the per-address limit on registering and logging in;
-// it returns false after writing a 429.
-func (s *server) throttleIP(w http.ResponseWriter, r *http.Request) bool {
-	if wait := s.ipLimit.take(s.clientIP(r), s.now()); wait > 0 {
+// throttleIP applies the per-address limit of one endpoint (each of
+// register and login has its own budget, as DRF's scoped throttles do); it
+// returns false after writing a 429.
+func (s *server) throttleIP(w http.ResponseWriter, r *http.Request, scope string) bool {
+	if wait := s.ipLimit.take(scope+" "+s.clientIP(r), s.now()); wait > 0 {
 		writeThrottled(w, wait)
 		return false
 	}

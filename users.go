@@ -176,7 +176,7 @@ func validIDNDomain(domain string) bool {
 
 // handleRegister creates an account and its first token.
 func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if !s.allowAny(w, r) || !s.throttleIP(w, r) {
+	if !s.allowAny(w, r) || !s.throttleIP(w, r, "register") {
 		return
 	}
 	in, ok := s.readInput(w, r)
