@@ -50,16 +50,9 @@ func (s *server) prepareMedia() error {
 	return nil
 }
 
-// readMultipart parses a multipart body of at most the upload limit plus
-// room for the text fields. A body declared larger is refused before any
-// of it is read.
-func (s *server) readMultipart(w http.ResponseWriter, r *http.Request, in *input) bool {
-	limit := s.maxUpload + maxJSONBody
-	if r.ContentLength > limit {
-		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body is too large. The limit is %d bytes.", limit))
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
+// readMultipart parses a multipart body, which readInput has bounded by
+// the upload limit plus room for the text fields.
+func readMultipart(w http.ResponseWriter, r *http.Request, in *input) bool {
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
 		writeBodyError(w, err, "Multipart form parse error - ")
 		return false

@@ -512,27 +512,41 @@ func (s *server) readInput(w http.ResponseWriter, r *http.Request) (*input, bool
 		writeDetail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
 		return nil, false
 	}
+	var read func(http.ResponseWriter, *http.Request, *input) bool
+	limit := int64(maxJSONBody)
 	switch mediaType {
 	case "application/json":
-		return in, s.readJSON(w, r, in)
+		read = readJSON
 	case "application/x-www-form-urlencoded":
-		r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
-		if err := r.ParseForm(); err != nil {
-			writeBodyError(w, err, "Form parse error - ")
-			return nil, false
-		}
-		in.form = r.PostForm
-		return in, true
+		read = readForm
 	case "multipart/form-data":
-		return in, s.readMultipart(w, r, in)
+		read, limit = readMultipart, s.maxUpload+maxJSONBody
+	default:
+		writeDetail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
+		return nil, false
 	}
-	writeDetail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
-	return nil, false
+	// A body declared over the limit is refused before any of it is read;
+	// one that turns out longer is cut off at the limit.
+	if r.ContentLength > limit {
+		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body is too large. The limit is %d bytes.", limit))
+		return nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return in, read(w, r, in)
 }
 
-func (s *server) readJSON(w http.ResponseWriter, r *http.Request, in *input) bool {
+func readForm(w http.ResponseWriter, r *http.Request, in *input) bool {
+	if err := r.ParseForm(); err != nil {
+		writeBodyError(w, err, "Form parse error - ")
+		return false
+	}
+	in.form = r.PostForm
+	return true
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, in *input) bool {
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxJSONBody)); err != nil {
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		writeBodyError(w, err, "JSON parse error - ")
 		return false
 	}

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMethodNotAllowed(t *testing.T) {
@@ -220,4 +225,28 @@ func TestHealth(t *testing.T) {
 	}
 	a.db.r.Close()
 	wantBody(t, a.do("GET", "/healthz", nil), 503, `{"detail":"The database cannot be read."}`)
+}
+
+// TestDeclaredBodyTooLarge checks that a body declared over the limit is
+// refused at once, for every body type, without waiting for it.
+func TestDeclaredBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(a.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 99999999999\r\n\r\n{}", registerPath, ct)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", ct, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		conn.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "Request body is too large") {
+			t.Fatalf("%s: %d %s", ct, res.StatusCode, body)
+		}
+	}
 }
